@@ -1,0 +1,171 @@
+"""Which array library an array lives on, the dtype policy, seeded randomness, moving arrays.
+
+tinyae's layers never import NumPy or CuPy to do arithmetic. They ask the array they were given:
+
+    xp = array_module(x)      # numpy for a NumPy array, cupy for a CuPy array
+    y = xp.maximum(x, 0)      # the same line runs on the CPU and on the GPU
+
+(the idea of Chainer/CuPy's ``get_array_module``). CuPy is optional: it is imported lazily, only when
+a CuPy array is seen or the GPU is asked for, and asking for the GPU without it gives one clear error.
+
+Dtype policy: float32 for training (``DEFAULT_DTYPE``), float64 for gradient checks
+(``model.astype(np.float64)``). Layers refuse integer, complex and object arrays instead of
+converting them silently; integer images are scaled to [0, 1] once, by ``to_unit_float``.
+
+Randomness: every random thing takes a seed or a ``numpy.random.Generator`` (``make_rng``); nothing
+uses NumPy's global state. Random numbers are drawn on the host with NumPy and then moved, so a CPU
+and a GPU run start from identical weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+DEVICES = ("cpu", "gpu")
+
+_cupy = None  # the cupy module once imported successfully
+
+
+def _import_cupy():
+    """Import CuPy, or raise one clear error that says how to get it."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy
+        except ImportError as err:  # the optional dependency is missing
+            raise RuntimeError(
+                "tinyae: the GPU backend needs CuPy, which is not installed. Install the wheel that "
+                "matches your CUDA driver, e.g. pip install 'tinyae[cuda12]' or 'tinyae[cuda13]'."
+            ) from err
+        _cupy = cupy
+    return _cupy
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device (never raises)."""
+    try:
+        cupy = _import_cupy()
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device: all mean "no GPU"
+        return False
+
+
+def is_cupy_array(x) -> bool:
+    """True for a CuPy ndarray, without importing CuPy when it has not been imported yet."""
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def array_module(*arrays):
+    """The array module (``numpy`` or ``cupy``) of the given arrays.
+
+    Mixing NumPy and CuPy arrays is refused: it would mean a hidden copy between devices.
+    """
+    if any(is_cupy_array(a) for a in arrays):
+        if not all(is_cupy_array(a) or a is None or np.isscalar(a) for a in arrays):
+            kinds = ", ".join(type(a).__module__ + "." + type(a).__name__ for a in arrays)
+            raise TypeError(f"tinyae: arrays live on different devices ({kinds}); move them with to_device")
+        return _import_cupy()
+    return np
+
+
+def device_of(x) -> str:
+    """'gpu' for a CuPy array, 'cpu' otherwise."""
+    return "gpu" if is_cupy_array(x) else "cpu"
+
+
+def to_device(x, device: str):
+    """Return ``x`` on ``device`` ('cpu' or 'gpu'); a no-op when it is already there."""
+    if device not in DEVICES:
+        raise ValueError(f"tinyae.to_device: device must be one of {DEVICES}, got {device!r}")
+    if device == "cpu":
+        return x.get() if is_cupy_array(x) else np.asarray(x)
+    cupy = _import_cupy()
+    if not gpu_available():
+        raise RuntimeError(
+            "tinyae: the GPU was asked for, but CuPy finds no CUDA device (no GPU or no driver). "
+            "Use device='cpu'."
+        )
+    return x if is_cupy_array(x) else cupy.asarray(x)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A NumPy copy/view of ``x`` wherever it lives (the one place a device-to-host copy is asked for)."""
+    return to_device(x, "cpu")
+
+
+def make_rng(seed=None) -> np.random.Generator:
+    """A NumPy ``Generator`` from a seed, or the Generator itself if one is passed."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"tinyae.make_rng: seed must be an int, None or a numpy Generator, got {type(seed).__name__}")
+    return np.random.default_rng(seed)
+
+
+def check_float_dtype(dtype, where: str) -> np.dtype:
+    """Return ``dtype`` as a NumPy dtype if it is float32 or float64, else raise a clear TypeError."""
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{where}: dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def to_unit_float(x, dtype=DEFAULT_DTYPE):
+    """The one documented rule for integer images: unsigned 8-bit values 0..255 become ``x / 255``.
+
+    Float arrays are only cast to ``dtype``. Other integer types are refused (their range is not known).
+    """
+    if x.dtype == np.uint8:
+        return x.astype(dtype) / 255  # a Python scalar keeps the float dtype
+    if x.dtype.kind == "f":
+        return x.astype(dtype, copy=False)
+    raise TypeError(
+        f"tinyae.to_unit_float: expected uint8 pixels (0..255) or floats, got {x.dtype}; "
+        f"scale your data to [0, 1] yourself, e.g. x.astype({np.dtype(dtype).name}) / x.max()"
+    )
+
+
+def check_array(x, where: str, ndim=None, tail=None, dtype=None, finite=True):
+    """Refuse what a layer, loss or model cannot take, with a message a student can act on.
+
+    where  -- the caller's name for the message, e.g. "Dense(784 -> 64).forward"
+    ndim   -- required number of dimensions (int or tuple of allowed ints), or None
+    tail   -- required shape after the batch axis, e.g. (784,) or (1, 28, 28); None entries are free
+    dtype  -- the dtype the caller's parameters have; a different float dtype is refused
+              (mixing float32 and float64 would silently up-cast)
+    finite -- refuse NaN/Inf (checked on the CPU only: on the GPU it would force a device sync,
+              and training catches a non-finite loss once per step instead)
+    """
+    if not (isinstance(x, np.ndarray) or is_cupy_array(x)):
+        raise TypeError(f"{where}: expected a NumPy or CuPy array, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        hint = " (integer images: scale them with tinyae.backend.to_unit_float)" if x.dtype.kind in "iu" else ""
+        raise TypeError(f"{where}: expected a float32 or float64 array, got dtype {x.dtype}{hint}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{where}: input dtype {x.dtype} does not match the parameters' dtype {np.dtype(dtype)}; "
+            f"cast the input (x.astype({np.dtype(dtype).name})) or the model (model.astype(...))"
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{where}: expected a {want} array, got shape {tuple(x.shape)}")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{where}: got an empty batch (shape {tuple(x.shape)}); a batch needs at least one sample")
+    if tail is not None:
+        got = tuple(x.shape[1:])
+        if len(got) != len(tail) or any(t is not None and t != g for t, g in zip(tail, got)):
+            want = "(N, " + ", ".join("*" if t is None else str(t) for t in tail) + ")"
+            raise ValueError(f"{where}: expected shape {want}, got {tuple(x.shape)}")
+    if finite and isinstance(x, np.ndarray):
+        # One cheap reduction first: a sum is finite unless some entry is NaN/Inf (or it overflowed,
+        # which the exact test below tells apart).
+        with np.errstate(over="ignore", invalid="ignore"):
+            suspect = not np.isfinite(x.sum())
+        if suspect and not np.isfinite(x).all():
+            bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+            raise ValueError(f"{where}: input contains {bad} NaN/Inf value(s) (shape {tuple(x.shape)})")
+    return x

@@ -1,0 +1,57 @@
+"""The ``tinyae`` command line. Each subcommand lives in its own module, imported only when used.
+
+A command module provides ``configure(parser)`` (adds its arguments) and ``run(args) -> int``
+(the exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Keep in the order a newcomer meets them.
+COMMANDS = {
+    "gradcheck": ("tinyae.gradcheck_suite", "check every built-in layer, loss and penalty against finite differences"),
+}
+
+DESCRIPTION = """\
+tinyae: autoencoders from scratch in NumPy. Every backward pass is written by hand and proved
+right by finite differences; `tinyae gradcheck` shows you the proof for every built-in layer."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinyae", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        mod = importlib.import_module(module)
+        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.configure(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def _version() -> str:
+    from tinyae import __version__
+
+    return f"tinyae {__version__}"
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args._module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""The contract every layer follows: ``Param`` and ``Layer``.
+
+A layer is a pair of functions and the parameters they share:
+
+    y  = layer.forward(x, training=False)   # keeps on self exactly what backward needs
+    dx = layer.backward(dy)                 # dy = dL/dy, returns dx = dL/dx and ADDS dL/dW into W.grad
+
+``backward`` never changes a parameter's value: updating is the optimizer's job, so the same
+``backward`` can be checked against finite differences. Because gradients are added (``+=``), a
+Param used twice (tied weights) collects the sum of both uses; call ``zero_grad()`` between steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyae import backend
+
+
+class Param:
+    """A trainable array: ``value`` and its gradient ``grad`` (same shape, dtype and device), and a ``name``."""
+
+    def __init__(self, value, name: str):
+        if value.dtype.kind != "f":
+            raise TypeError(f"Param {name!r}: value must be a float array, got dtype {value.dtype}")
+        self.value = value
+        self.grad = backend.array_module(value).zeros_like(value)
+        self.name = name
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def size(self) -> int:
+        return int(self.value.size)
+
+    def zero_grad(self):
+        self.grad[...] = 0
+
+    def astype(self, dtype):
+        """Cast value and grad to ``dtype`` in place (the Param object, and so any tie, stays the same)."""
+        self.value = self.value.astype(dtype)
+        self.grad = self.grad.astype(dtype)
+        return self
+
+    def to(self, device: str):
+        """Move value and grad to ``device`` ('cpu' or 'gpu') in place."""
+        self.value = backend.to_device(self.value, device)
+        self.grad = backend.to_device(self.grad, device)
+        return self
+
+    def __repr__(self):
+        return f"Param({self.name!r}, shape={tuple(self.shape)}, dtype={self.value.dtype})"
+
+
+class Layer:
+    """Base class of all layers. Subclasses implement ``forward`` and ``backward``.
+
+    Subclasses with parameters override ``params()`` to yield them in a fixed order. Layers that hold
+    sub-layers override ``children()``. A stochastic layer keeps its ``numpy.random.Generator`` in
+    ``self.rng`` (gradient checking re-seeds it before every evaluation so the noise is fixed).
+    """
+
+    training = False  # set by forward(..., training=...) in stochastic layers; kept for summary/repr
+
+    # -- the contract ---------------------------------------------------------------------------
+    def forward(self, x, training: bool = False):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    def params(self):
+        """Yield this layer's Params in a fixed order (none by default)."""
+        return iter(())
+
+    def children(self):
+        """Sub-layers (none by default); used to walk a model."""
+        return ()
+
+    # -- conveniences built on the contract -------------------------------------------------------
+    def __call__(self, x, training: bool = False):
+        return self.forward(x, training=training)
+
+    def zero_grad(self):
+        for p in self.params():
+            p.zero_grad()
+
+    def num_params(self) -> int:
+        return sum(p.size for p in self.params())
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """Shape of the output for an input of ``input_shape`` (batch axis included). Default: same."""
+        return tuple(input_shape)
+
+    @property
+    def dtype(self):
+        """The dtype of this layer's parameters (None for a layer without any)."""
+        for p in self.params():
+            return p.value.dtype
+        return None
+
+    def astype(self, dtype):
+        """Cast every Param to ``dtype`` (float32 to train, float64 to gradient-check); drops the cache."""
+        dtype = backend.check_float_dtype(dtype, f"{type(self).__name__}.astype")
+        for p in self.params():
+            p.astype(dtype)
+        for child in self.children():
+            child.astype(dtype)
+        self.clear_cache()
+        return self
+
+    def to(self, device: str):
+        """Move every Param to ``device`` ('cpu' or 'gpu'); drops the cache."""
+        for p in self.params():
+            p.to(device)
+        for child in self.children():
+            child.to(device)
+        self.clear_cache()
+        return self
+
+    def clear_cache(self):
+        """Forget what forward kept for backward (attributes listed in ``_cache_names``)."""
+        for name in getattr(self, "_cache_names", ()):
+            setattr(self, name, None)
+
+    def _cached(self, name: str):
+        """Return what forward kept under ``name``, or explain that backward came before forward."""
+        value = getattr(self, name, None)
+        if value is None:
+            raise RuntimeError(f"{self!r}.backward called before forward (nothing cached in '{name}')")
+        return value
+
+    def check_input(self, x, ndim=None, tail=None):
+        """Refuse bad input with a message naming this layer (see ``backend.check_array``)."""
+        return backend.check_array(x, f"{self!r}.forward", ndim=ndim, tail=tail, dtype=self.dtype)
+
+    def check_grad(self, dy, shape):
+        """Refuse an upstream gradient whose shape is not the output's."""
+        backend.check_array(dy, f"{self!r}.backward", dtype=self.dtype, finite=False)
+        if tuple(dy.shape) != tuple(shape):
+            raise ValueError(
+                f"{self!r}.backward: dy has shape {tuple(dy.shape)}, expected the output shape {tuple(shape)}"
+            )
+        return dy
+
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this layer (for saving). Override in subclasses."""
+        return {}
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def init_rng(seed):
+    """The Generator a layer draws its initial weights from (always NumPy, on the host)."""
+    return backend.make_rng(seed)
+
+
+def host_array(values, dtype):
+    """A float array made on the host (NumPy); layers are moved to the GPU with ``.to('gpu')``."""
+    return np.asarray(values, dtype=dtype)
