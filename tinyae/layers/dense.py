@@ -1,0 +1,216 @@
+"""Fully connected layers: ``Dense`` and its weight-tied mirror ``TiedDense``.
+
+Dense, for a batch of N row vectors::
+
+    forward    y  = x @ W + b          x (N, in), W (in, out), b (out,), y (N, out)
+    backward   dW = x.T @ dy           (in, N) @ (N, out) -> (in, out)
+               db = sum_n dy[n]        (out,)
+               dx = dy @ W.T           (N, out) @ (out, in) -> (N, in)
+
+TiedDense is the decoder half of a tied autoencoder: it reuses the encoder's W, transposed::
+
+    forward    y      = x @ W.T + b    x (N, out), W (in, out), b (in,), y (N, in)
+    backward   dW    += dy.T @ x       (in, N) @ (N, out) -> (in, out)   [= (x.T @ dy).T]
+               db     = sum_n dy[n]    (in,)
+               dx     = dy @ W         (N, in) @ (in, out) -> (N, out)
+
+Both layers ADD into ``W.grad``, so the shared Param ends up holding the sum of its two uses, which
+is exactly the derivative of the loss with respect to a weight that appears twice.
+
+Derivation, step by step: docs/layers/dense.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tinyae import backend
+from tinyae.layers.base import Layer, Param, host_array, init_rng
+
+# The two initialisation schemes and the activations each one is meant to feed.
+#   he     : W ~ Normal(0, sqrt(2 / fan_in))                 keeps the variance through ReLU-like units,
+#            which zero about half their inputs (He et al., 2015).
+#   xavier : W ~ Uniform(-a, a), a = sqrt(6 / (fan_in + fan_out))   keeps the variance forward and backward
+#            through units that are roughly linear near 0: sigmoid, tanh, identity (Glorot & Bengio, 2010).
+INIT_SCHEMES = {
+    "he": "he",
+    "relu": "he",
+    "leaky_relu": "he",
+    "softplus": "he",
+    "xavier": "xavier",
+    "sigmoid": "xavier",
+    "tanh": "xavier",
+    "identity": "xavier",
+    "linear": "xavier",
+}
+
+
+def _check_features(value, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def init_weights(fan_in: int, fan_out: int, init: str, seed, dtype):
+    """Draw an (fan_in, fan_out) weight matrix on the host with NumPy's Generator (see INIT_SCHEMES).
+
+    Drawn in float64 and then cast, so a float32 and a float64 layer with the same seed start from
+    the same weights (up to rounding).
+    """
+    scheme = INIT_SCHEMES[init]
+    rng = init_rng(seed)
+    if scheme == "he":
+        values = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+    else:
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        values = rng.uniform(-limit, limit, size=(fan_in, fan_out))
+    return host_array(values, dtype)
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x @ W + b`` (x: (N, in) -> y: (N, out)).
+
+    Arguments
+    ---------
+    in_features, out_features -- sizes of x's and y's feature axis.
+    init  -- how W is drawn (b starts at zero). Either a scheme, "he" or "xavier", or the name of the
+             activation that follows this layer, which picks the scheme suited to it:
+               "relu", "leaky_relu", "softplus"             -> "he":     Normal(0, sqrt(2 / fan_in)).
+                   A ReLU zeroes about half its inputs, halving the signal's variance; the factor 2
+                   puts it back, so deep ReLU stacks neither explode nor die at the start.
+               "sigmoid", "tanh", "identity"/"linear"       -> "xavier": Uniform(-a, a), a = sqrt(6 / (in + out)).
+                   These are close to linear around 0; Glorot's choice keeps the variance of both the
+                   activations (forward, fan_in) and the gradients (backward, fan_out) roughly constant.
+             Default "xavier" (the safe choice for the sigmoid/identity outputs of a decoder).
+    bias  -- add the bias b (True) or not.
+    seed  -- int, None or a numpy Generator for the weights (drawn on the host, then moved with ``.to``).
+    dtype -- float32 (training, default) or float64 (gradient checks).
+
+    Params: ``W`` (in, out) then ``b`` (out,).
+    """
+
+    _cache_names = ("_x",)
+
+    def __init__(self, in_features: int, out_features: int, *, init: str = "xavier", bias: bool = True,
+                 seed=None, dtype=backend.DEFAULT_DTYPE):
+        self.in_features = _check_features(in_features, "in_features", "Dense")
+        self.out_features = _check_features(out_features, "out_features", "Dense")
+        if init not in INIT_SCHEMES:
+            raise ValueError(f"Dense: init must be one of {sorted(INIT_SCHEMES)}, got {init!r}")
+        dtype = backend.check_float_dtype(dtype, "Dense")
+        self.init = init
+        self.use_bias = bool(bias)
+        self.W = Param(init_weights(self.in_features, self.out_features, init, seed, dtype), "W")
+        self.b = Param(host_array([0.0] * self.out_features, dtype), "b") if self.use_bias else None
+        self._x = None
+
+    def params(self):
+        yield self.W
+        if self.b is not None:
+            yield self.b
+
+    def forward(self, x, training: bool = False):
+        self.check_input(x, ndim=2, tail=(self.in_features,))
+        self._x = x  # backward needs x for dW
+        y = x @ self.W.value  # (N, in) @ (in, out) -> (N, out)
+        if self.b is not None:
+            y += self.b.value  # (out,) broadcast over the batch; y is fresh, so in place is safe
+        return y
+
+    def backward(self, dy):
+        x = self._cached("_x")
+        self.check_grad(dy, (x.shape[0], self.out_features))
+        self.W.grad += x.T @ dy  # (in, N) @ (N, out) -> (in, out)
+        if self.b is not None:
+            self.b.grad += dy.sum(axis=0)  # (out,)
+        return dy @ self.W.value.T  # (N, out) @ (out, in) -> (N, in)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != 2 or input_shape[1] != self.in_features:
+            raise ValueError(f"{self!r}: expected an input shape (N, {self.in_features}), got {tuple(input_shape)}")
+        return (input_shape[0], self.out_features)
+
+    def config(self) -> dict:
+        # The dtype is not part of the config: a saved model stores it with its arrays.
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "init": self.init, "bias": self.use_bias}
+
+    def __repr__(self):
+        extra = "" if self.use_bias else ", bias=False"
+        return f"Dense({self.in_features} -> {self.out_features}{extra})"
+
+
+class TiedDense(Layer):
+    """Decoder layer tied to an encoder ``Dense``: ``y = x @ W.T + b`` with the encoder's own W.
+
+    x: (N, encoder.out_features) -> y: (N, encoder.in_features). ``params()`` yields the encoder's
+    ``W`` Param (the very same object, so an optimizer that deduplicates by identity updates it once
+    with the sum of both gradients), then this layer's own bias ``b``.
+
+    Arguments
+    ---------
+    encoder -- the Dense layer whose weights are shared.
+    bias    -- add a bias b of shape (encoder.in_features,) (starts at zero).
+    seed    -- accepted so every layer builder takes a seed; nothing is drawn (W is the encoder's, b is zero).
+
+    Saving: the encoder is a layer, not a number, so ``config()`` cannot hold it. It holds ``tied_to``,
+    the position of the encoder in the model's flat list of layers. The model fills it (it knows the
+    positions: the encoder is the layer ``l`` with ``l is tied.encoder``) before saving, and on loading
+    rebuilds ``TiedDense(layers[tied_to], bias=...)``. A standalone TiedDense has ``tied_to = None``.
+    """
+
+    _cache_names = ("_x",)
+
+    def __init__(self, encoder: Dense, *, bias: bool = True, seed=None):
+        if not isinstance(encoder, Dense):
+            raise TypeError(f"TiedDense: encoder must be a Dense layer, got {type(encoder).__name__}")
+        self.encoder = encoder
+        self.W = encoder.W  # shared, not copied
+        self.use_bias = bool(bias)
+        self.b = Param(host_array([0.0] * encoder.in_features, encoder.W.value.dtype), "b") if self.use_bias else None
+        if self.b is not None:
+            self.b.to(backend.device_of(encoder.W.value))
+        self.tied_to = None  # position of the encoder in the model, filled by the model (see the docstring)
+        self._x = None
+
+    @property
+    def in_features(self) -> int:
+        return self.encoder.out_features
+
+    @property
+    def out_features(self) -> int:
+        return self.encoder.in_features
+
+    def params(self):
+        yield self.W
+        if self.b is not None:
+            yield self.b
+
+    def forward(self, x, training: bool = False):
+        self.check_input(x, ndim=2, tail=(self.in_features,))
+        self._x = x  # backward needs x for dW
+        y = x @ self.W.value.T  # (N, out) @ (out, in) -> (N, in)
+        if self.b is not None:
+            y += self.b.value  # (in,) broadcast over the batch
+        return y
+
+    def backward(self, dy):
+        x = self._cached("_x")
+        self.check_grad(dy, (x.shape[0], self.out_features))
+        # d/dW of sum(dy * (x @ W.T)) is (x.T @ dy).T = dy.T @ x; added to what the encoder adds.
+        self.W.grad += dy.T @ x  # (in, N) @ (N, out) -> (in, out)
+        if self.b is not None:
+            self.b.grad += dy.sum(axis=0)  # (in,)
+        return dy @ self.W.value  # (N, in) @ (in, out) -> (N, out)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != 2 or input_shape[1] != self.in_features:
+            raise ValueError(f"{self!r}: expected an input shape (N, {self.in_features}), got {tuple(input_shape)}")
+        return (input_shape[0], self.out_features)
+
+    def config(self) -> dict:
+        return {"tied_to": self.tied_to, "bias": self.use_bias}
+
+    def __repr__(self):
+        extra = "" if self.use_bias else ", bias=False"
+        return f"TiedDense({self.in_features} -> {self.out_features}, tied{extra})"
