@@ -31,3 +31,10 @@ __all__ = [
     "sigmoid",
     "softplus",
 ]
+
+# The convolutional path (conv.py, pooling.py, shape.py).
+from tinyae.layers.conv import Conv2D, ConvTranspose2D  # noqa: E402
+from tinyae.layers.pooling import AvgPool2D, MaxPool2D, Upsample2D  # noqa: E402
+from tinyae.layers.shape import Flatten, Reshape  # noqa: E402
+
+__all__ += ["AvgPool2D", "Conv2D", "ConvTranspose2D", "Flatten", "MaxPool2D", "Reshape", "Upsample2D"]
