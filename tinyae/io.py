@@ -1,0 +1,392 @@
+"""Saving and loading models and training checkpoints: one ``.npz`` file, arrays plus a JSON description.
+
+    save("run/model.npz", model, optimizer=opt, history=history)    # after training
+    model = load("run/model.npz")                                   # the model alone, ready to use
+    ck = load_checkpoint("run/model.npz")                           # everything, to resume training
+    fit(ck.model, X, epochs=20, optimizer=ck.optimizer, history=ck.history,
+        initial_epoch=ck.epoch, seed=ck.history.params["seed"])
+
+What is in the file (format version 1). A ``.npz`` is a zip archive of ``.npy`` arrays. It holds:
+
+    __tinyae__          uint8 array: the UTF-8 bytes of the JSON manifest below
+    param/<label>       one array per Param, by its ``model.named_params()`` label, e.g. "encoder.0.Dense.W"
+                        (a tied weight is ONE Param with one label: it is stored once and loaded once)
+    optim/<name>.<i>    the optimizer's state arrays (Adam's "m.3", "v.3"; SGD's "velocity.3"), as
+                        ``Optimizer.state_dict()`` names them; i counts the optimizer's Params, whose
+                        labels the manifest lists in that order
+
+    manifest = {"format": "tinyae-checkpoint", "format_version": 1, "tinyae_version": "0.1.0",
+                "model": model.config(),          # the classes and constructor arguments, no arrays
+                "dtype": "float32",
+                "params": [{"label", "shape", "sha256"}, ...],
+                "rng_states": [...],              # noise layers' and a VAE's Generators (exact resume)
+                "optimizer": {"class", "config", "t", "params": [labels], "arrays": [names]} or null,
+                "history": History.state() or null, "epoch": int or null, "extra": {...} or null,
+                "arrays": {name: sha256}}         # every array's checksum
+
+Why this way. Nothing in the file is code. ``np.load(..., allow_pickle=False)`` refuses pickled and
+object arrays, and the model is rebuilt from the JSON by ``tinyae.models.from_config``, which only
+instantiates classes from a fixed registry of tinyae's layers and losses with plain-value arguments: a
+checkpoint from a stranger can be wrong, but it cannot run anything. (``pickle``/``torch.load``-style
+files can execute arbitrary code when opened.) Every array has its SHA-256 in the manifest, so a file
+that was truncated, flipped or edited by hand is refused with a message naming the file and the
+array, never half-loaded.
+
+Writing is atomic: the archive goes to a temporary file in the same directory, is flushed to disk,
+and then ``os.replace`` moves it over the target in one step. A crash or Ctrl-C while saving leaves
+the previous checkpoint intact, never a half-written one.
+
+Resuming is exact. ``fit`` shuffles epoch e with its own ``default_rng([seed, e])``; the checkpoint
+holds the weights, the optimizer's moments and step count, and the noise generators' states. So
+training k epochs, saving, loading and training on to n gives bit-for-bit the losses of n epochs in
+one go (tests/test_io.py checks it in float32).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinyae import backend
+
+FORMAT = "tinyae-checkpoint"
+FORMAT_VERSION = 1
+META_KEY = "__tinyae__"
+PARAM_PREFIX = "param/"
+OPTIM_PREFIX = "optim/"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a valid tinyae checkpoint (truncated, edited, from an unknown version, ...)."""
+
+
+@dataclass
+class Checkpoint:
+    """What ``load_checkpoint`` returns.
+
+    model           -- the rebuilt model with its saved weights (and noise generators' states)
+    optimizer       -- an optimizer over ``model``'s Params with its saved state (None if none was saved)
+    optimizer_state -- that state as a plain dict (``Optimizer.state_dict()`` form), or None
+    history         -- the ``tinyae.train.History`` saved with it, or None
+    epoch           -- epochs completed when saved (pass as ``fit(initial_epoch=...)``), or None
+    extra           -- the JSON ``extra`` given to ``save`` (e.g. the dataset name), or {}
+    """
+
+    model: object
+    optimizer: object = None
+    optimizer_state: dict | None = None
+    history: object = None
+    epoch: int | None = None
+    extra: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    tinyae_version: str = ""
+    path: str = ""
+
+
+# --------------------------------------------------------------------------------------------------
+# save
+# --------------------------------------------------------------------------------------------------
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _json_bytes(obj, what: str) -> bytes:
+    try:
+        return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"tinyae.io.save: {what} is not JSON-serialisable ({err})") from err
+
+
+def save(path, model, optimizer=None, history=None, extra=None, epoch=None) -> Path:
+    """Write ``model`` (and optionally its optimizer, History and ``extra``) to ``path`` as one ``.npz``.
+
+    path      -- the file; ".npz" is appended when the name has another suffix (as ``np.savez`` does)
+    model     -- an ``Autoencoder``/``VAE`` (anything with ``config()`` that ``models.from_config`` rebuilds,
+                 and ``named_params()``)
+    optimizer -- a ``tinyae.optim`` optimizer over the model's Params, to resume training exactly
+    history   -- a ``tinyae.train.History``; its last epoch becomes the checkpoint's ``epoch``
+    extra     -- a JSON-serialisable dict of your own (dataset name, command line, notes)
+    epoch     -- epochs completed, if not the History's last epoch
+    Returns the Path written. The write is atomic (temporary file + ``os.replace``).
+    """
+    from tinyae import __version__
+
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    if not (hasattr(model, "config") and hasattr(model, "named_params")):
+        raise TypeError(f"tinyae.io.save: expected a tinyae model (Autoencoder, VAE), got {type(model).__name__}")
+
+    arrays, checksums, params_meta = {}, {}, []
+    labels = {}
+    dtype = None
+    for label, p in model.named_params():
+        value = backend.to_numpy(p.value)
+        dtype = dtype or value.dtype
+        if value.dtype != dtype:
+            raise TypeError(f"tinyae.io.save: Param {label!r} is {value.dtype} but others are {dtype}; "
+                            f"cast the model with model.astype(...) first")
+        arrays[PARAM_PREFIX + label] = value
+        labels[id(p)] = label
+        params_meta.append({"label": label, "shape": list(value.shape)})
+    if not arrays:
+        raise ValueError("tinyae.io.save: the model has no Params to save")
+
+    optim_meta = None
+    if optimizer is not None:
+        optim_meta = _optimizer_meta(optimizer, labels, arrays)
+
+    if history is not None and epoch is None and len(history):
+        epoch = history.epoch[-1]
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tinyae_version": __version__,
+        "model": model.config(),
+        "dtype": np.dtype(dtype).name,
+        "params": params_meta,
+        "rng_states": model.rng_states() if hasattr(model, "rng_states") else [],
+        "optimizer": optim_meta,
+        "history": None if history is None else history.state(),
+        "epoch": None if epoch is None else int(epoch),
+        "extra": extra,
+    }
+    for name, value in arrays.items():
+        checksums[name] = _sha256(value)
+    manifest["arrays"] = checksums
+    arrays[META_KEY] = np.frombuffer(_json_bytes(manifest, "the model config, history or extra"), dtype=np.uint8)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _optimizer_meta(optimizer, labels: dict, arrays: dict) -> dict:
+    """The optimizer's class, hyperparameters, step count and the labels of its Params (in its order);
+    its state arrays go into ``arrays`` as optim/<name>.<i>."""
+    names = []
+    for p in optimizer.params:
+        if id(p) not in labels:
+            raise ValueError(f"tinyae.io.save: the optimizer updates {p!r}, which is not a Param of this model")
+        names.append(labels[id(p)])
+    state = optimizer.state_dict()
+    keys = []
+    for key, value in state.items():
+        if key == "t":
+            continue
+        arrays[OPTIM_PREFIX + key] = np.asarray(value)
+        keys.append(key)
+    return {"class": type(optimizer).__name__, "config": optimizer.config(), "t": int(state["t"]),
+            "params": names, "arrays": keys}
+
+
+# --------------------------------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------------------------------
+
+
+def load(path, device: str = "cpu"):
+    """The model saved in ``path`` (weights loaded, eval mode), on ``device`` ('cpu' or 'gpu')."""
+    return load_checkpoint(path, device=device).model
+
+
+def _optimizer_classes() -> dict:
+    from tinyae import optim
+
+    return {"SGD": optim.SGD, "Adam": optim.Adam}
+
+
+def load_checkpoint(path, device: str = "cpu") -> Checkpoint:
+    """Everything saved in ``path``: the model, the optimizer (rebuilt over the model's Params, state
+    restored), the History, the epoch and ``extra``. Raises ``CheckpointError`` (naming the file) for
+    anything that is not an intact tinyae checkpoint of a known format version."""
+    path = Path(path)
+    where = f"tinyae.io.load({str(path)!r})"
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: no such file")
+    with _open_npz(path, where) as npz:
+        manifest = _read_manifest(npz, where)
+        arrays = _read_arrays(npz, manifest, where)
+    model = _rebuild_model(manifest, arrays, where)
+    optimizer, optimizer_state = _rebuild_optimizer(manifest, model, arrays, where)
+    history = None
+    if manifest.get("history") is not None:
+        from tinyae.train import History
+
+        try:
+            history = History.from_state(manifest["history"])
+        except ValueError as err:
+            raise CheckpointError(f"{where}: the saved history is damaged: {err}") from err
+    if device != "cpu":
+        model.to(device)  # the optimizer's buffers follow their Params on first use
+    model.eval()
+    epoch = manifest.get("epoch")
+    return Checkpoint(model=model, optimizer=optimizer, optimizer_state=optimizer_state, history=history,
+                      epoch=None if epoch is None else int(epoch), extra=manifest.get("extra") or {},
+                      format_version=manifest["format_version"], tinyae_version=str(manifest.get("tinyae_version")),
+                      path=str(path))
+
+
+class _open_npz:
+    """``np.load`` of a ``.npz`` that turns every way a file can be broken into one CheckpointError."""
+
+    def __init__(self, path, where):
+        self.path, self.where = path, where
+
+    def __enter__(self):
+        try:
+            npz = np.load(self.path, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise CheckpointError(f"{self.where}: not a readable .npz archive, the file is truncated or corrupt "
+                                  f"({type(err).__name__}: {err})") from err
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{self.where}: this is a single .npy array, not a tinyae checkpoint (.npz)")
+        self.npz = npz
+        return npz
+
+    def __exit__(self, *exc):
+        self.npz.close()
+
+
+def _read_member(npz, name, where) -> np.ndarray:
+    try:
+        return npz[name]
+    except ValueError as err:  # object arrays (which would need pickle) land here too
+        raise CheckpointError(f"{where}: array {name!r} cannot be read safely: {err}") from err
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise CheckpointError(f"{where}: array {name!r} is damaged (the file is truncated or was modified): "
+                              f"{type(err).__name__}: {err}") from err
+
+
+def _read_manifest(npz, where) -> dict:
+    if META_KEY not in npz.files:
+        raise CheckpointError(f"{where}: no {META_KEY!r} entry; this .npz was not written by tinyae.io.save "
+                              f"(it holds {sorted(npz.files)[:5]}...)")
+    raw = _read_member(npz, META_KEY, where)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"{where}: the {META_KEY!r} entry is not a byte string")
+    try:
+        manifest = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise CheckpointError(f"{where}: the manifest is not valid JSON ({type(err).__name__}: {err})") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{where}: the manifest does not describe a tinyae checkpoint")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        hint = " (written by a newer tinyae: upgrade tinyae to read it)" if newer else ""
+        raise CheckpointError(f"{where}: unknown checkpoint format version {version!r}; this tinyae reads "
+                              f"version {FORMAT_VERSION}{hint}")
+    for key, kind in (("model", dict), ("params", list), ("arrays", dict), ("dtype", str)):
+        if not isinstance(manifest.get(key), kind):
+            raise CheckpointError(f"{where}: the manifest's {key!r} entry is missing or malformed")
+    return manifest
+
+
+def _read_arrays(npz, manifest, where) -> dict:
+    """Every array the manifest lists, checked against its SHA-256; no more, no fewer."""
+    expected = manifest["arrays"]
+    present = set(npz.files) - {META_KEY}
+    missing = sorted(set(expected) - present)
+    extra = sorted(present - set(expected))
+    if missing:
+        raise CheckpointError(f"{where}: missing array(s) {missing[:5]} that the manifest lists")
+    if extra:
+        raise CheckpointError(f"{where}: unexpected array(s) {extra[:5]} not listed in the manifest "
+                              f"(the file was modified after saving)")
+    arrays = {}
+    for name, digest in expected.items():
+        value = _read_member(npz, name, where)
+        if value.dtype.kind != "f" and value.dtype.kind not in "iu":
+            raise CheckpointError(f"{where}: array {name!r} has dtype {value.dtype}; only numbers are accepted")
+        if _sha256(value) != digest:
+            raise CheckpointError(f"{where}: array {name!r} does not match its SHA-256 checksum "
+                                  f"(the file was modified or corrupted after saving)")
+        arrays[name] = value
+    return arrays
+
+
+def _rebuild_model(manifest, arrays, where):
+    from tinyae import models
+
+    try:
+        dtype = backend.check_float_dtype(manifest["dtype"], where)
+    except TypeError as err:
+        raise CheckpointError(f"{where}: {err}") from err
+    try:
+        model = models.from_config(manifest["model"], dtype=dtype)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError, MemoryError) as err:
+        # MemoryError: a config that asks for absurdly large layers (a damaged or hostile file)
+        raise CheckpointError(f"{where}: cannot rebuild the model from its config: {type(err).__name__}: "
+                              f"{err}") from err
+
+    saved = [entry.get("label") if isinstance(entry, dict) else None for entry in manifest["params"]]
+    built = dict(model.named_params())
+    missing = [label for label in built if label not in saved]
+    unknown = [label for label in saved if label not in built]
+    if missing or unknown:
+        raise CheckpointError(f"{where}: the saved Params do not match the model's: missing {missing[:5]}, "
+                              f"unexpected {unknown[:5]}")
+    for label, p in built.items():
+        key = PARAM_PREFIX + label
+        if key not in arrays:
+            raise CheckpointError(f"{where}: no array for Param {label!r}")
+        value = arrays[key]
+        if tuple(value.shape) != tuple(p.shape):
+            raise CheckpointError(f"{where}: Param {label!r} has shape {tuple(value.shape)} in the file, but the "
+                                  f"model built from the config needs {tuple(p.shape)}")
+        if value.dtype != dtype:
+            raise CheckpointError(f"{where}: Param {label!r} is {value.dtype}, the manifest says {dtype}")
+        p.value[...] = value  # in place: a tied Param stays one object shared by both layers
+    states = manifest.get("rng_states") or []
+    if states:
+        if not hasattr(model, "set_rng_states"):
+            raise CheckpointError(f"{where}: the file holds random states but the model cannot take them")
+        try:
+            model.set_rng_states(states)
+        except (ValueError, TypeError, KeyError) as err:
+            raise CheckpointError(f"{where}: cannot restore the noise generators: {err}") from err
+    return model
+
+
+def _rebuild_optimizer(manifest, model, arrays, where):
+    meta = manifest.get("optimizer")
+    if meta is None:
+        return None, None
+    classes = _optimizer_classes()
+    if not isinstance(meta, dict) or meta.get("class") not in classes:
+        name = meta.get("class") if isinstance(meta, dict) else meta
+        raise CheckpointError(f"{where}: unknown optimizer {name!r}; known: {sorted(classes)}")
+    built = dict(model.named_params())
+    try:
+        params = [built[label] for label in meta["params"]]
+        state = {"t": int(meta["t"])}
+        for key in meta["arrays"]:
+            state[key] = arrays[OPTIM_PREFIX + key]
+        optimizer = classes[meta["class"]](params, **meta["config"])
+        optimizer.load_state_dict(state)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: cannot restore the optimizer: {type(err).__name__}: {err}") from err
+    return optimizer, state
