@@ -8,9 +8,11 @@ starting from 0, exactly like the reference's KH*KW slice additions.
 
 Why a twin: the reference's slice copies are vectorised but make several passes over memory
 (padding, one strided slice per offset, a transposing assignment). Here one pass does the work with
-plain loops that LLVM compiles to tight machine code. Two details matter for speed:
+plain loops that LLVM compiles to tight machine code. Three details matter for speed:
 
-- The inner loops run over slice VIEWS with an index counting from 0 (``dst[t] += src[t]``). An
+- im2col and col2im pad ONE plane at a time into a small scratch buffer (fill-and-slice, as in the
+  reference), so the copy loops need no bounds tests: every window entry is inside the padded plane.
+- The inner loops run over slice VIEWS with an index counting from 0 (``dst[t] = run[t]``). An
   index such as ``ow + j - pw``, which Numba cannot prove non-negative, gets a negative-index
   wraparound check that stops LLVM from vectorising the loop.
 - The kernels are serial. ``prange`` over the (sample, channel) planes is correct here (planes are
@@ -36,78 +38,58 @@ def _out_size(size, kernel, stride, padding):
 
 
 @njit(cache=True)
-def _valid_range(j, pw, sw, W, OW):
-    """The output columns ow whose window entry j falls inside the input: 0 <= ow*sw + j - pw < W."""
-    lo = min(max(0, (pw - j + sw - 1) // sw), OW)  # ceil((pw - j) / sw), clipped to [0, OW]
-    hi = max(min(OW, (W + pw - j + sw - 1) // sw), lo)  # ceil((W + pw - j) / sw), clipped to [lo, OW]
-    return lo, hi
-
-
-# --------------------------------------------------------------------------------------------------
-# im2col / col2im
-# --------------------------------------------------------------------------------------------------
-
-
-@njit(cache=True)
 def _im2col_kernel(x, KH, KW, sh, sw, ph, pw, OH, OW, col):
     N, C, H, W = x.shape
     P = OH * OW
+    xpad = np.zeros((H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # one padded plane, reused: its border stays 0
     for nc in range(N * C):  # one (sample, channel) plane at a time
         n, c = nc // C, nc % C
+        for h in range(H):
+            src, dst = x[n, c, h], xpad[h + ph, pw:pw + W]
+            for w in range(W):
+                dst[w] = src[w]
         for i in range(KH):
             for j in range(KW):
                 r = (c * KH + i) * KW + j  # the col row of (c, i, j)
-                lo, hi = _valid_range(j, pw, sw, W, OW)
                 for oh in range(OH):
-                    h = oh * sh + i - ph
-                    dst = col[r, n * P + oh * OW:n * P + (oh + 1) * OW]  # (OW,) windows of output row oh
-                    if h < 0 or h >= H or hi == lo:  # the whole row of windows reads padding here
+                    dst = col[r, n * P + oh * OW:n * P + (oh + 1) * OW]  # (OW,) window entries of output row oh
+                    if sw == 1:  # a contiguous run of the padded row: a unit-stride view, a vector copy
+                        run = xpad[oh * sh + i, j:j + OW]
                         for t in range(OW):
-                            dst[t] = 0
-                        continue
-                    for t in range(lo):
-                        dst[t] = 0
-                    if sw == 1:  # a contiguous run of input pixels: a view with unit stride, a vector copy
-                        src = x[n, c, h, lo + j - pw:hi + j - pw]  # (hi - lo,)
-                        for t in range(hi - lo):
-                            dst[lo + t] = src[t]
+                            dst[t] = run[t]
                     else:
-                        src_s = x[n, c, h, lo * sw + j - pw:(hi - 1) * sw + j - pw + 1:sw]  # (hi - lo,) every sw-th
-                        for t in range(hi - lo):
-                            dst[lo + t] = src_s[t]
-                    for t in range(hi, OW):
-                        dst[t] = 0
+                        every = xpad[oh * sh + i, j:j + sw * (OW - 1) + 1:sw]  # every sw-th entry
+                        for t in range(OW):
+                            dst[t] = every[t]
 
 
 @njit(cache=True)
 def _col2im_kernel(col, KH, KW, sh, sw, ph, pw, OH, OW, dx):
     N, C, H, W = dx.shape
     P = OH * OW
+    acc = np.empty((H + 2 * ph, W + 2 * pw), dtype=dx.dtype)  # one padded plane to add into, reused
     for nc in range(N * C):
         n, c = nc // C, nc % C
-        plane = dx[n, c]  # (H, W)
-        for h in range(H):
-            for w in range(W):
-                plane[h, w] = 0
+        for h in range(H + 2 * ph):
+            for w in range(W + 2 * pw):
+                acc[h, w] = 0
         for i in range(KH):  # offsets in the reference's order: same sum order, same bits
             for j in range(KW):
                 r = (c * KH + i) * KW + j
-                lo, hi = _valid_range(j, pw, sw, W, OW)
-                if hi == lo:
-                    continue
                 for oh in range(OH):
-                    h = oh * sh + i - ph
-                    if h < 0 or h >= H:  # contributions to the padding are dropped
-                        continue
-                    src = col[r, n * P + oh * OW + lo:n * P + oh * OW + hi]  # (hi - lo,)
-                    if sw == 1:  # the pixels they land on are a contiguous run: vectorised adds
-                        dst = plane[h, lo + j - pw:hi + j - pw]  # (hi - lo,)
-                        for t in range(hi - lo):
-                            dst[t] += src[t]
+                    src = col[r, n * P + oh * OW:n * P + (oh + 1) * OW]  # (OW,)
+                    if sw == 1:  # the padded pixels they land on are a contiguous run: vectorised adds
+                        run = acc[oh * sh + i, j:j + OW]
+                        for t in range(OW):
+                            run[t] += src[t]
                     else:
-                        dst_s = plane[h, lo * sw + j - pw:(hi - 1) * sw + j - pw + 1:sw]  # (hi - lo,) every sw-th
-                        for t in range(hi - lo):
-                            dst_s[t] += src[t]
+                        every = acc[oh * sh + i, j:j + sw * (OW - 1) + 1:sw]
+                        for t in range(OW):
+                            every[t] += src[t]
+        for h in range(H):  # what landed on the padding is not part of x
+            inner, dst = acc[h + ph, pw:pw + W], dx[n, c, h]
+            for w in range(W):
+                dst[w] = inner[w]
 
 
 def im2col(x, KH, KW, stride, padding):
@@ -139,43 +121,49 @@ def col2im(col, x_shape, KH, KW, stride, padding):
 def _maxpool_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax):
     N, C, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
+    xpad = np.full((H + 2 * ph, W + 2 * pw), -np.inf, dtype=x.dtype)  # one padded plane; -inf never wins
     for nc in range(N * C):
         n, c = nc // C, nc % C
+        for h in range(H):
+            src, dst = x[n, c, h], xpad[h + ph, pw:pw + W]
+            for w in range(W):
+                dst[w] = src[w]
+        y_plane, arg_plane = y[n, c], argmax[n, c]  # (OH, OW) each
         for oh in range(OH):
             for ow in range(OW):
-                best = -np.inf  # padding is -inf: it never wins a strict comparison
+                best = -np.inf
                 k_best = 0
                 for i in range(KH):
-                    h = oh * sh + i - ph
+                    row = xpad[oh * sh + i, ow * sw:ow * sw + KW]  # window row i
                     for j in range(KW):
-                        w = ow * sw + j - pw
-                        if 0 <= h < H and 0 <= w < W:
-                            v = x[n, c, h, w]
-                            if v > best:  # strict: the first maximum in window order wins a tie
-                                best = v
-                                k_best = i * KW + j
-                y[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = k_best
+                        if row[j] > best:  # strict: the first maximum in window order wins a tie
+                            best = row[j]
+                            k_best = i * KW + j
+                y_plane[oh, ow] = best
+                arg_plane[oh, ow] = k_best
 
 
 @njit(cache=True)
 def _maxpool_backward_kernel(dy, argmax, KH, KW, sh, sw, ph, pw, dx):
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
+    acc = np.empty((H + 2 * ph, W + 2 * pw), dtype=dx.dtype)  # one padded plane to add into, reused
     for nc in range(N * C):
         n, c = nc // C, nc % C
-        for h in range(H):
-            for w in range(W):
-                dx[n, c, h, w] = 0
+        for h in range(H + 2 * ph):
+            for w in range(W + 2 * pw):
+                acc[h, w] = 0
+        dy_plane, arg_plane = dy[n, c], argmax[n, c]  # (OH, OW) each
         # Windows in DECREASING (oh, ow) order: a pixel then meets the windows it wins in increasing
         # window-offset order (i, j), the order the reference adds them in -- same sums, same bits.
         for oh in range(OH - 1, -1, -1):
             for ow in range(OW - 1, -1, -1):
-                k = argmax[n, c, oh, ow]
-                h = oh * sh + k // KW - ph
-                w = ow * sw + k % KW - pw
-                if 0 <= h < H and 0 <= w < W:
-                    dx[n, c, h, w] += dy[n, c, oh, ow]
+                k = arg_plane[oh, ow]
+                acc[oh * sh + k // KW, ow * sw + k % KW] += dy_plane[oh, ow]
+        for h in range(H):  # crop: padding wins only in a window of -inf inputs, and is dropped as in the reference
+            inner, dst = acc[h + ph, pw:pw + W], dx[n, c, h]
+            for w in range(W):
+                dst[w] = inner[w]
 
 
 def maxpool_forward(x, KH, KW, stride, padding):
