@@ -148,7 +148,10 @@ class Conv2D(_ConvBase):
         self.W.grad += (dy_mat @ col.T).reshape(self.W.shape)  # (F, N*OH*OW) @ (N*OH*OW, C*KH*KW) -> (F, C*KH*KW)
         if self.b is not None:
             self.b.grad += dy_mat.sum(axis=1)  # (F,)
-        dcol = self.W.value.reshape(F, -1).T @ dy_mat  # (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
+        if F == 1:  # an outer product: same numbers as the product below, several times faster than BLAS's K=1 gemm
+            dcol = self.W.value.reshape(1, -1).T * dy_mat  # (C*KH*KW, 1) * (1, N*OH*OW) -> (C*KH*KW, N*OH*OW)
+        else:
+            dcol = self.W.value.reshape(F, -1).T @ dy_mat  # (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
         KH, KW = self.kernel_size
         return kernels.col2im(dcol, x_shape, KH, KW, self.stride, self.padding)  # (N, C, H, W)
 
