@@ -352,3 +352,10 @@ def test_as_pair():
             shapes.as_pair(bad, "kernel_size", "X")
     with pytest.raises(ValueError, match="X: padding must be >= 0, got -1"):
         shapes.as_pair(-1, "padding", "X", minimum=0)
+
+
+def test_numba_maxpool_backward_refuses_an_argmax_outside_the_window():
+    argmax = np.zeros((1, 1, 2, 2), dtype=np.int32)
+    argmax[0, 0, 1, 1] = 4  # a 2x2 window has offsets 0..3
+    with pytest.raises(ValueError, match="argmax holds an offset outside the window"):
+        kernels.maxpool_backward(np.ones((1, 1, 2, 2)), argmax, (1, 1, 4, 4), 2, 2, impl="numba")

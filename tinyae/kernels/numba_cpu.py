@@ -10,8 +10,8 @@ Why a twin: the reference's slice copies are vectorised but make several passes 
 (padding, one strided slice per offset, a transposing assignment). Here one pass does the work with
 plain loops that LLVM compiles to tight machine code. Three details matter for speed:
 
-- im2col and col2im pad ONE plane at a time into a small scratch buffer (fill-and-slice, as in the
-  reference), so the copy loops need no bounds tests: every window entry is inside the padded plane.
+- Each kernel pads ONE plane at a time into a small scratch buffer (fill-and-slice, as in the
+  reference), so its loops need no bounds tests: every window entry is inside the padded plane.
 - The inner loops run over slice VIEWS with an index counting from 0 (``dst[t] = run[t]``). An
   index such as ``ow + j - pw``, which Numba cannot prove non-negative, gets a negative-index
   wraparound check that stops LLVM from vectorising the loop.
@@ -159,6 +159,8 @@ def _maxpool_backward_kernel(dy, argmax, KH, KW, sh, sw, ph, pw, dx):
         for oh in range(OH - 1, -1, -1):
             for ow in range(OW - 1, -1, -1):
                 k = arg_plane[oh, ow]
+                if k < 0 or k >= KH * KW:  # a foreign argmax must not write outside the plane
+                    raise ValueError("maxpool_backward: argmax holds an offset outside the window")
                 acc[oh * sh + k // KW, ow * sw + k % KW] += dy_plane[oh, ow]
         for h in range(H):  # crop: padding wins only in a window of -inf inputs, and is dropped as in the reference
             inner, dst = acc[h + ph, pw:pw + W], dx[n, c, h]
