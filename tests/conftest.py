@@ -38,3 +38,24 @@ def cupy():
     import cupy as cp
 
     return cp
+
+
+def gpu_status() -> str:
+    """One line for the report header: why the gpu-marked tests are skipped, or which device runs them."""
+    if gpu_ready():
+        import cupy as cp
+
+        name = cp.cuda.runtime.getDeviceProperties(0)["name"]
+        name = name.decode() if isinstance(name, bytes) else name
+        return f"gpu tests: run on {name} (CuPy {cp.__version__})"
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return "gpu tests: skipped, CuPy is not installed (pip install 'tinyae[cuda12]' or 'tinyae[cuda13]')"
+    except Exception as err:  # a broken install: say what broke
+        return f"gpu tests: skipped, CuPy does not import ({type(err).__name__}: {err})"
+    return "gpu tests: skipped, CuPy finds no CUDA device (no GPU or no driver)"
+
+
+def pytest_report_header(config):
+    return gpu_status()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from tinyae import backend
+from tinyae import backend, kernels
 from tinyae.backend import array_module
 from tinyae.layers.activations import sigmoid
 from tinyae.layers.base import Param
@@ -129,6 +129,8 @@ class Loss:
             )
 
     def _check_unit_interval(self, x, what: str, hint: str = ""):
+        if backend.is_cupy_array(x):
+            return  # on the GPU, float() would copy to the host and stall every step; fit checks its data once
         low, high = float(x.min()), float(x.max())
         if low < 0 or high > 1:
             raise ValueError(f"{self!r}.forward: {what} must lie in [0, 1], got values in [{low:g}, {high:g}]{hint}")
@@ -223,23 +225,34 @@ class BCEWithLogits(Loss):
     """
 
     name = "bce_with_logits"
-    _cache_names = ("_z", "_t")
+    _cache_names = ("_z", "_t", "_e")
 
     def __init__(self, reduction: str = "mean"):
         self.reduction = _check_reduction(reduction, "BCEWithLogits")
-        self._z = self._t = self._denom = None
+        self._z = self._t = self._e = self._denom = None
 
     def forward(self, pred, target):
         self._check_pair(pred, target)
         self._check_unit_interval(target, "target")
         xp = array_module(pred)
-        self._z, self._t = pred, target
+        self._z, self._t, self._e = pred, target, None
         self._denom = denominator(pred, self.reduction)
-        total = (xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))).sum()
+        if kernels.select_impl(pred, target) == "numba":
+            # On the CPU: the same sum in one parallel pass, keeping e = exp(-|z|) so that backward
+            # needs no second exponential (kernels/fused_cpu.py; tested against the line below).
+            from tinyae.kernels.fused_cpu import bce_with_logits_forward
+
+            total, self._e = bce_with_logits_forward(pred, target)
+        else:
+            total = (xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))).sum()
         return _as_loss(total / self._denom, pred)
 
     def backward(self):
         z, t = self._cached("_z"), self._cached("_t")
+        if self._e is not None:
+            from tinyae.kernels.fused_cpu import bce_with_logits_backward
+
+            return bce_with_logits_backward(z, t, self._e, self._denom)  # the line below, fused
         return (sigmoid(z) - t) / self._denom
 
     def config(self) -> dict:
@@ -275,7 +288,8 @@ class KLSparsity(Loss):
 
     def forward(self, h):
         self._check(h, "h")
-        low, high = float(h.min()), float(h.max())
+        on_gpu = backend.is_cupy_array(h)  # there the range checks would copy to the host every step: skipped
+        low, high = (0.0, 1.0) if on_gpu else (float(h.min()), float(h.max()))
         if low < 0 or high > 1:
             raise ValueError(
                 f"{self!r}.forward: h has values in [{low:g}, {high:g}], but KL sparsity is for sigmoid codes "
@@ -283,7 +297,7 @@ class KLSparsity(Loss):
             )
         xp = array_module(h)
         rho, r = self.rho, h.mean(axis=0)  # r: (units...), the batch mean activation
-        if float(r.min()) <= 0 or float(r.max()) >= 1:
+        if not on_gpu and (float(r.min()) <= 0 or float(r.max()) >= 1):
             raise ValueError(
                 f"{self!r}.forward: some unit's batch mean activation is exactly 0 or 1 (saturated sigmoid), "
                 f"where KL(rho || rho_hat) is infinite; lower the learning rate or check the encoder"

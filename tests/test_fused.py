@@ -1,0 +1,114 @@
+"""The fused Numba loops (tinyae/kernels/fused_cpu.py) against their NumPy references in optim.py / losses.py."""
+
+import numpy as np
+import pytest
+
+from tinyae import kernels
+from tinyae.kernels import fused_cpu
+from tinyae.layers import Param
+from tinyae.losses import BCEWithLogits
+from tinyae.optim import Adam
+
+SHAPES = [(7,), (13, 5), (3, 2, 4, 5)]  # 1-D bias, 2-D weight, 4-D conv filter
+
+
+def _adam_run(shape, dtype, weight_decay, impl, monkeypatch, steps=4):
+    """Params after ``steps`` Adam steps with the kernels forced to ``impl`` ('reference' or 'numba')."""
+    monkeypatch.setenv(kernels.ENV_VAR, impl)
+    rng = np.random.default_rng(0)
+    p = Param(rng.normal(size=shape).astype(dtype), "W")
+    opt = Adam([p], lr=3e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=weight_decay)
+    for _ in range(steps):
+        p.grad[...] = rng.normal(size=shape)
+        opt.step()
+    return p.value, opt.state[0]["m"], opt.state[0]["v"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_fused_adam_is_bit_identical_to_the_numpy_update(shape, dtype, weight_decay, monkeypatch):
+    ref = _adam_run(shape, dtype, weight_decay, "reference", monkeypatch)
+    fused = _adam_run(shape, dtype, weight_decay, "numba", monkeypatch)
+    for name, a, b in zip(("w", "m", "v"), ref, fused):
+        assert b.dtype == dtype, name
+        np.testing.assert_array_equal(a, b, err_msg=f"Adam {name} differs ({dtype.__name__}, {shape})")
+
+
+def test_adam_uses_the_fused_loop_on_contiguous_numpy_arrays(monkeypatch):
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    calls = []
+    original = fused_cpu.adam_update
+    monkeypatch.setattr(fused_cpu, "adam_update", lambda *a, **k: (calls.append(1), original(*a, **k)))
+    p = Param(np.ones((3, 4), dtype=np.float32), "W")
+    p.grad[...] = 1
+    Adam([p]).step()
+    assert calls == [1]
+    assert np.all(p.value < 1)  # the update was applied in place
+
+
+def _bce_pair(dtype, shape=(16, 50), scale=4.0, seed=0):
+    rng = np.random.default_rng(seed)
+    z = (scale * rng.normal(size=shape)).astype(dtype)
+    t = rng.uniform(size=shape).astype(dtype)
+    return z, t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "batch_mean", "sum"])
+def test_fused_bce_with_logits_equals_the_numpy_formula(dtype, reduction, monkeypatch):
+    z, t = _bce_pair(dtype)
+    results = {}
+    for impl in ("reference", "numba"):
+        monkeypatch.setenv(kernels.ENV_VAR, impl)
+        loss = BCEWithLogits(reduction=reduction)
+        value = loss.forward(z, t)
+        results[impl] = (value, loss.backward(), loss._e is not None)
+    (v_ref, g_ref, fused_ref), (v_nb, g_nb, fused_nb) = results["reference"], results["numba"]
+    assert (fused_ref, fused_nb) == (False, True)  # each path really ran
+    assert v_nb.dtype == g_nb.dtype == dtype and v_nb.shape == ()
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(float(v_nb), float(v_ref), rtol=rtol)
+    # dL/dz = (sigmoid(z) - t) / D with sigmoid(z) and t in [0, 1]: the twins' exp may differ in the last
+    # bit, an error of one ulp of 1 in s, which the cancellation s - t keeps as an ABSOLUTE error of ~eps / D
+    # (relative to a tiny s - t it can be large). So: equal to a few ulps of 1 / D.
+    denom = {"mean": z.size, "batch_mean": z.shape[0], "sum": 1}[reduction]
+    np.testing.assert_allclose(g_nb, g_ref, rtol=0, atol=4 * np.finfo(dtype).eps / denom)
+
+
+def test_fused_bce_keeps_tiny_losses_that_log_of_one_plus_e_would_round_to_zero():
+    # A confident, correct logit: the loss is log1p(exp(-30)) ~ 9.4e-14, far below float32's 1 + eps.
+    for z in (30.0, -30.0):
+        t = 1.0 if z > 0 else 0.0
+        total, _ = fused_cpu.bce_with_logits_forward(np.array([z], np.float32), np.array([t], np.float32))
+        np.testing.assert_allclose(total, np.log1p(np.exp(-30.0)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_goldberg_log1p_is_accurate_to_a_few_ulps(dtype):
+    # Per element: with t = [z >= 0], max(z, 0) - z t = 0, so each term is log1p(exp(-|z|)) alone.
+    rng = np.random.default_rng(3)
+    z = np.concatenate([rng.normal(scale=8, size=2000), np.logspace(-7, 1.9, 300)]).astype(dtype)
+    t = (z >= 0).astype(dtype)
+    e = np.exp(-np.abs(z))  # the kernel's e, in the dtype
+    exact = np.log1p(e.astype(np.float64))
+    got = np.array([fused_cpu.bce_with_logits_forward(z[i:i + 1], t[i:i + 1])[0] for i in range(z.size)])
+    ulps = np.max(np.abs(got - exact) / exact) / np.finfo(dtype).eps
+    assert ulps <= 4, f"log1p by Goldberg's trick is off by {ulps:.1f} ulps"
+
+
+def test_fused_loops_keep_float32():
+    z, t = _bce_pair(np.float32)
+    total, e = fused_cpu.bce_with_logits_forward(z, t)
+    dz = fused_cpu.bce_with_logits_backward(z, t, e, z.size)
+    assert e.dtype == dz.dtype == np.float32 and e.shape == dz.shape == z.shape
+
+
+def test_non_contiguous_arrays_take_the_numpy_path(monkeypatch):
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    z, t = _bce_pair(np.float64, shape=(20, 30))
+    z, t = z[:, ::2], t[:, ::2]  # strided views: the Numba loops take contiguous arrays only
+    loss = BCEWithLogits()
+    loss.forward(z, t)
+    assert loss._e is None
+    np.testing.assert_allclose(loss.backward(), (1 / (1 + np.exp(-z)) - t) / z.size, rtol=1e-12)
