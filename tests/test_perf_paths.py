@@ -1,7 +1,7 @@
 """The faster paths taken for speed (docs/performance.md) compute what the plain formulas compute.
 
-- Conv2D, stride 1 and out_channels <= in_channels: dx as a convolution of dy with the flipped kernel
-  instead of col2im(W_mat.T @ dy_mat);
+- Conv2D, stride 1 and out_channels <= in_channels: the "flipped route" (y as a transposed convolution
+  with the flipped kernel, dx and dW from im2col(dy)) instead of im2col(x) and col2im;
 - Upsample2D nearest: the offset loop of strided copies / additions instead of a broadcast reshape / a sum
   over two inner axes.
 """
@@ -16,12 +16,18 @@ from tinyae.layers import Conv2D, Upsample2D
 F64 = np.float64
 
 
-def _col2im_dx(layer, x, dy):
-    """dx by the textbook route: dcol = W_mat.T @ dy_mat, then col2im."""
-    F = layer.out_channels
+def _im2col_route(layer, x, dy):
+    """y, dW, db, dx by the textbook route: im2col(x), one product, and col2im for dx."""
+    N, F = x.shape[0], layer.out_channels
+    KH, KW = layer.kernel_size
+    col = kernels.im2col(x, KH, KW, layer.stride, layer.padding)
+    y_mat = layer.W.value.reshape(F, -1) @ col + layer.b.value[:, None]
+    y = y_mat.reshape(F, N, *dy.shape[2:]).transpose(1, 0, 2, 3)
     dy_mat = dy.transpose(1, 0, 2, 3).reshape(F, -1)
+    dW = (dy_mat @ col.T).reshape(layer.W.shape)
     dcol = layer.W.value.reshape(F, -1).T @ dy_mat
-    return kernels.col2im(dcol, x.shape, *layer.kernel_size, layer.stride, layer.padding)
+    dx = kernels.col2im(dcol, x.shape, KH, KW, layer.stride, layer.padding)
+    return y, dW, dy_mat.sum(axis=1), dx
 
 
 CASES = [  # (C_in, C_out, kernel, padding, x shape (N, H, W))
@@ -33,32 +39,37 @@ CASES = [  # (C_in, C_out, kernel, padding, x shape (N, H, W))
 
 
 @pytest.mark.parametrize(("c_in", "c_out", "kernel", "padding", "xs"), CASES)
-def test_conv_dx_by_the_flipped_kernel_passes_the_gradient_check(c_in, c_out, kernel, padding, xs):
+def test_conv_flipped_route_passes_the_gradient_check(c_in, c_out, kernel, padding, xs):
     layer = Conv2D(c_in, c_out, kernel, padding=padding, dtype=F64, seed=1)
     x = np.random.default_rng(0).normal(size=(xs[0], c_in, xs[1], xs[2]))
-    assert layer._dx_as_convolution(x.shape)  # the path under test is the one taken
+    assert layer._flipped_route(x.shape)  # the path under test is the one taken
     report = check_layer(layer, x)
     assert report.passed, report
 
 
 @pytest.mark.parametrize(("c_in", "c_out", "kernel", "padding", "xs"), CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv_dx_by_the_flipped_kernel_equals_col2im(c_in, c_out, kernel, padding, xs, dtype):
+def test_conv_flipped_route_equals_the_im2col_route(c_in, c_out, kernel, padding, xs, dtype):
     layer = Conv2D(c_in, c_out, kernel, padding=padding, dtype=dtype, seed=1)
+    layer.b.value[...] = np.arange(c_out) / 3  # a non-zero bias
     rng = np.random.default_rng(0)
     x = rng.normal(size=(xs[0], c_in, xs[1], xs[2])).astype(dtype)
     y = layer.forward(x)
     dy = rng.normal(size=y.shape).astype(dtype)
     dx = layer.backward(dy)
-    assert dx.dtype == dtype and dx.shape == x.shape and dx.flags.c_contiguous
+    for a in (y, dx, layer.W.grad, layer.b.grad):
+        assert a.dtype == dtype and a.flags.c_contiguous
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(dx, _col2im_dx(layer, x, dy), rtol=rtol, atol=rtol * np.abs(dx).max())
+    ours = (y, layer.W.grad, layer.b.grad, dx)
+    for got, want, name in zip(ours, _im2col_route(layer, x, dy), ("y", "dW", "db", "dx")):
+        assert got.shape == want.shape, name
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max(), err_msg=name)
 
 
-def test_conv_keeps_col2im_where_the_flipped_kernel_would_not_pay():
-    assert not Conv2D(2, 4, 3, padding=1)._dx_as_convolution((1, 2, 5, 5))  # more out than in channels
-    assert not Conv2D(4, 2, 3, stride=2, padding=1)._dx_as_convolution((1, 4, 5, 5))  # stride 2
-    assert not Conv2D(4, 2, 3, padding=3)._dx_as_convolution((1, 4, 5, 5))  # padding beyond KH - 1
+def test_conv_keeps_the_im2col_route_where_the_flipped_one_would_not_pay():
+    assert not Conv2D(2, 4, 3, padding=1)._flipped_route((1, 2, 5, 5))  # more out than in channels
+    assert not Conv2D(4, 2, 3, stride=2, padding=1)._flipped_route((1, 4, 5, 5))  # stride 2
+    assert not Conv2D(4, 2, 3, padding=3)._flipped_route((1, 4, 5, 5))  # padding beyond KH - 1
 
 
 @pytest.mark.parametrize("scale", [2, (3, 2)])

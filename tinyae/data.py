@@ -625,11 +625,13 @@ def gaussian_noise(x, std, rng, clip=(0.0, 1.0)):
     return y
 
 
-def _pick_per_sample(shape, fraction, rng):
-    """Boolean mask of ``shape`` with exactly ``round(fraction * D)`` True entries in each sample.
+def random_mask(shape, fraction, rng):
+    """Boolean NumPy mask of ``shape`` with exactly ``round(fraction * D)`` True entries in each sample.
 
     A sample is one index of the first axis, D the number of entries in it (a 1-D x is one sample).
-    Which entries is uniform at random: the k smallest of D uniform keys.
+    Which entries is uniform at random: the k smallest of D uniform keys. rng is a numpy Generator.
+    The one source of "which entries get corrupted" for ``masking_noise``, ``salt_and_pepper`` and
+    the ``Dropout`` layer (tinyae.layers.noise), which keeps the mask for its backward pass.
     """
     n = shape[0] if len(shape) > 1 else 1
     d = math.prod(shape) // max(n, 1)
@@ -655,7 +657,7 @@ def masking_noise(x, fraction, rng):
     _check_corruption_input(x, where)
     fraction = _check_fraction(fraction, where)
     xp = backend.array_module(x)
-    drop = _on_device_of(x, _pick_per_sample(x.shape, fraction, backend.make_rng(rng)))
+    drop = _on_device_of(x, random_mask(x.shape, fraction, backend.make_rng(rng)))
     return xp.where(drop, x.dtype.type(0), x)
 
 
@@ -671,7 +673,7 @@ def salt_and_pepper(x, fraction, rng, low=0.0, high=1.0):
     fraction = _check_fraction(fraction, where)
     xp = backend.array_module(x)
     gen = backend.make_rng(rng)
-    hit = _pick_per_sample(x.shape, fraction, gen)
+    hit = random_mask(x.shape, fraction, gen)
     salt = gen.random(x.shape) < 0.5  # the coin, used only where hit
     hit, salt = _on_device_of(x, hit), _on_device_of(x, salt)
     y = xp.where(hit, x.dtype.type(low), x)  # pepper everywhere it hits ...

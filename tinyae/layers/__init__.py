@@ -38,3 +38,8 @@ from tinyae.layers.pooling import AvgPool2D, MaxPool2D, Upsample2D  # noqa: E402
 from tinyae.layers.shape import Flatten, Reshape  # noqa: E402
 
 __all__ += ["AvgPool2D", "Conv2D", "ConvTranspose2D", "Flatten", "MaxPool2D", "Reshape", "Upsample2D"]
+
+# Noise layers for denoising autoencoders (noise.py): active only while training.
+from tinyae.layers.noise import Dropout, GaussianNoise  # noqa: E402
+
+__all__ += ["Dropout", "GaussianNoise"]

@@ -16,7 +16,10 @@ ordered (c, i, j) like W flattened to W_mat (F, C*KH*KW). The whole batch is the
                db     = sum of dy over n, oh, ow      (F,)
                dcol   = W_mat.T @ dy_mat              (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
                dx     = col2im(dcol)                  (N, C, H, W): each window entry added back where it came from
-               (stride 1 with F <= C: dx as a convolution of dy with the flipped kernel, less memory; see below)
+
+With stride 1 and no more output than input channels, Conv2D computes the same numbers by a "flipped
+route" that moves less memory (a convolution is a transposed convolution with the kernel turned by
+180 degrees; see the comment above Conv2D._flipped_route).
 
 The transposed convolution is this picture read backwards: its forward IS the convolution's input
 gradient (col = W_mat.T @ x_mat, then col2im), and its backward uses im2col. It maps an input of
@@ -111,7 +114,7 @@ class Conv2D(_ConvBase):
     Params: ``W`` (C_out, C_in, KH, KW), then ``b`` (C_out,). See the module docstring for the formulas.
     """
 
-    _cache_names = ("_col", "_x_shape")  # col is what dW needs; the shape is what col2im needs
+    _cache_names = ("_col", "_x_mat", "_x_shape")  # col (or x_mat) is what dW needs; col2im needs the shape
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *, bias: bool = True,
                  init: str = "he", seed=None, dtype=backend.DEFAULT_DTYPE):
@@ -130,27 +133,29 @@ class Conv2D(_ConvBase):
         KH, KW = self.kernel_size
         OH, OW = conv_output_hw(x.shape, self.kernel_size, self.stride, self.padding, where=f"{self!r}.forward")
         F = self.out_channels
+        if self._flipped_route(x.shape):
+            return self._forward_flipped(x)  # same numbers, less memory when F <= C (see below)
         col = kernels.im2col(x, KH, KW, self.stride, self.padding)  # (C*KH*KW, N*OH*OW)
         y_mat = self.W.value.reshape(F, -1) @ col  # (F, C*KH*KW) @ (C*KH*KW, N*OH*OW) -> (F, N*OH*OW)
         if self.b is not None:
             y_mat += self.b.value[:, None]  # (F, 1) broadcast over all output pixels; y_mat is fresh
-        self._col, self._x_shape = col, tuple(x.shape)
+        self._col, self._x_mat, self._x_shape = col, None, tuple(x.shape)
         xp = backend.array_module(x)
         # (F, N*OH*OW) -> (F, N, OH, OW) -> (N, F, OH, OW), copied so the next layer gets a contiguous array
         return xp.ascontiguousarray(y_mat.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
 
     def backward(self, dy):
-        col = self._cached("_col")
-        x_shape = self._x_shape
+        x_shape = self._cached("_x_shape")
         N, F = x_shape[0], self.out_channels
         OH, OW = conv_output_hw(x_shape, self.kernel_size, self.stride, self.padding, where=repr(self))
         self.check_grad(dy, (N, F, OH, OW))
+        if self._x_mat is not None:  # forward took the flipped route
+            return self._backward_flipped(dy)
+        col = self._cached("_col")
         dy_mat = dy.transpose(1, 0, 2, 3).reshape(F, N * OH * OW)  # (N, F, OH, OW) -> (F, N*OH*OW)
         self.W.grad += (dy_mat @ col.T).reshape(self.W.shape)  # (F, N*OH*OW) @ (N*OH*OW, C*KH*KW) -> (F, C*KH*KW)
         if self.b is not None:
             self.b.grad += dy_mat.sum(axis=1)  # (F,)
-        if self._dx_as_convolution(x_shape):
-            return self._dx_by_flipped_kernel(dy)
         if F == 1:  # an outer product: same numbers as the product below, several times faster than BLAS's K=1 gemm
             dcol = self.W.value.reshape(1, -1).T * dy_mat  # (C*KH*KW, 1) * (1, N*OH*OW) -> (C*KH*KW, N*OH*OW)
         else:
@@ -158,33 +163,61 @@ class Conv2D(_ConvBase):
         KH, KW = self.kernel_size
         return kernels.col2im(dcol, x_shape, KH, KW, self.stride, self.padding)  # (N, C, H, W)
 
-    # -- dx as a convolution of dy (stride 1) --------------------------------------------------------
+    # -- the flipped route: stride 1, F <= C ---------------------------------------------------------
     #
-    # With stride 1, input pixel x[n, c, h, w] meets W[f, c, i, j] in output y[n, f, h + ph - i, w + pw - j],
-    # so
-    #     dx[n, c, h, w] = sum_{f,i,j} W[f, c, i, j] * dy[n, f, h + ph - i, w + pw - j]
-    #                    = sum_{f,i,j} Wflip[c, f, i, j] * dy[n, f, h - (KH-1-ph) + i, w - (KW-1-pw) + j]
-    # with Wflip[c, f, i, j] = W[f, c, KH-1-i, KW-1-j]: the kernel turned by 180 degrees, in and out channels
-    # swapped. That is a Conv2D of dy with padding (KH-1-ph, KW-1-pw) -- im2col(dy) and one product -- and
-    # its columns have F*KH*KW rows where col2im's dcol has C*KH*KW. When F <= C it moves less memory: for the
-    # 16 -> 1 output layer of a conv autoencoder, 16x less (measured 49 ms -> 9 ms per 128 images of 28x28).
-    # The result is the same sum in another order (equal to rounding; gradient-checked in tests/test_perf_paths.py).
+    # With stride 1, input pixel x[n, c, h, w] meets W[f, c, i, j] in output pixel (h + ph - i, w + pw - j).
+    # Write Wflip[c, f, i, j] = W[f, c, KH-1-i, KW-1-j] (the kernel turned by 180 degrees, in and out
+    # channels swapped) and p' = (KH-1-ph, KW-1-pw). Then, index by index:
+    #
+    #   y  = Conv2D(x; W, padding p)  is  ConvTranspose2D(x; Wflip, padding p'):  col = Wflip_mat.T @ x_mat,
+    #        y = col2im(col)  -- the output pixel GATHERS the KH*KW entries of col that belong to it;
+    #   dx = Conv2D(dy; Wflip, padding p'):  dcol = im2col(dy), dx_mat = Wflip_mat @ dcol;
+    #   dW = the same dcol against x:  dWflip_mat = x_mat @ dcol.T, turned back into W's layout.
+    #
+    # Every col here has F*KH*KW rows where im2col(x) has C*KH*KW. When F <= C that is less memory to write
+    # and read back: for the 16 -> 1 output layer of the conv autoencoder, 16x less, and its forward went
+    # from 22.6 to 3.5 ms per batch of 128 images of 28x28 (docs/performance.md). Same sums in another
+    # order: equal to rounding (tests/test_perf_paths.py checks gradients and equality with the im2col route).
 
-    def _dx_as_convolution(self, x_shape) -> bool:
+    def _flipped_route(self, x_shape) -> bool:
         KH, KW = self.kernel_size
         ph, pw = self.padding
         return (self.stride == (1, 1) and self.out_channels <= x_shape[1]
-                and ph <= KH - 1 and pw <= KW - 1)  # (a larger padding would need a negative one here)
+                and ph <= KH - 1 and pw <= KW - 1)  # (a larger padding would make p' negative)
 
-    def _dx_by_flipped_kernel(self, dy):
+    def _W_flip(self):
+        """Wflip_mat (C, F*KH*KW): W (F, C, KH, KW) turned by 180 degrees, in/out channels swapped."""
+        C, F = self.in_channels, self.out_channels
+        KH, KW = self.kernel_size
+        return self.W.value[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, F * KH * KW)
+
+    def _forward_flipped(self, x):
+        xp = backend.array_module(x)
+        N, C, H, W = x.shape
+        F = self.out_channels
+        KH, KW = self.kernel_size
+        ph, pw = self.padding
+        x_mat = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(C, N * H * W)  # (C, N*H*W)
+        col = self._W_flip().T @ x_mat  # (F*KH*KW, C) @ (C, N*H*W) -> (F*KH*KW, N*H*W)
+        OH, OW = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1
+        y = kernels.col2im(col, (N, F, OH, OW), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (N, F, OH, OW)
+        if self.b is not None:
+            y += self.b.value[None, :, None, None]  # y is fresh
+        self._col, self._x_mat, self._x_shape = None, x_mat, tuple(x.shape)  # dW needs x, as x_mat
+        return y
+
+    def _backward_flipped(self, dy):
         xp = backend.array_module(dy)
         N, C, H, W = self._x_shape
         F = self.out_channels
         KH, KW = self.kernel_size
         ph, pw = self.padding
-        W_flip = self.W.value[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, F * KH * KW)  # (C, F*KH*KW)
-        col = kernels.im2col(xp.ascontiguousarray(dy), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (F*KH*KW, N*H*W)
-        dx_mat = W_flip @ col  # (C, F*KH*KW) @ (F*KH*KW, N*H*W) -> (C, N*H*W)
+        dcol = kernels.im2col(xp.ascontiguousarray(dy), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (F*KH*KW, N*H*W)
+        dW_flip = self._x_mat @ dcol.T  # (C, N*H*W) @ (N*H*W, F*KH*KW) -> (C, F*KH*KW)
+        self.W.grad += dW_flip.reshape(C, F, KH, KW)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # -> (F, C, KH, KW)
+        if self.b is not None:
+            self.b.grad += dy.sum(axis=(0, 2, 3))  # (F,)
+        dx_mat = self._W_flip() @ dcol  # (C, F*KH*KW) @ (F*KH*KW, N*H*W) -> (C, N*H*W)
         return xp.ascontiguousarray(dx_mat.reshape(C, N, H, W).transpose(1, 0, 2, 3))  # (N, C, H, W)
 
     def output_shape(self, input_shape: tuple) -> tuple:

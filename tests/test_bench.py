@@ -1,0 +1,96 @@
+"""``tinyae bench``: the harness runs in a tiny mode and prints its table (correctness, not timing)."""
+
+import importlib.util
+import json
+import types
+
+import numpy as np
+import pytest
+
+from tinyae import bench
+from tinyae.cli import main as cli_main
+
+TINY = ["--n", "200", "--batch-size", "64", "--epochs", "1", "--warmup", "0"]
+
+
+def test_bench_prints_time_flops_products_and_split_for_every_network(capsys):
+    assert bench.main(["all", *TINY, "--inprocess"]) == 0
+    out = capsys.readouterr().out
+    for net in bench.NETWORKS:
+        assert f"== {net}:" in out
+    assert out.count("s/epoch") >= 3 and out.count("GFLOP/s peak") == 3
+    assert "epoch / products alone" in out and "issue 2" in out  # the dense AE's 1.3x check
+    assert "encoder.0 Dense(784 -> 256)" in out and "loss BCEWithLogits" in out and "optimizer step" in out
+    assert "loss GaussianKL" in out  # the VAE's second loss term
+    assert "im2col" in out and "col2im" in out and "matrix products (replayed)" in out  # the conv split
+    assert "load average" in out
+
+
+def test_bench_measures_in_a_fresh_process_with_the_thread_count_fixed(capsys, tmp_path):
+    path = tmp_path / "bench.json"
+    assert bench.main(["dense", *TINY, "--threads", "1", "--no-split", "--json", str(path)]) == 0
+    result = json.loads(path.read_text())
+    run = result["results"]["dense"]["tinyae"][0]
+    assert run["threads"]["numba"] == 1 and all(entry.endswith(":1") for entry in run["threads"]["blas"])
+    assert len(run["epoch_times"]) == 1 and run["median"] > 0
+    assert "split" not in run and "products_alone" not in run
+    assert result["machine"]["cores"] >= 1 and result["args"]["threads"] == 1
+
+
+def test_flop_count_of_the_dense_autoencoder():
+    model = bench.build_model("dense")
+    macs = 784 * 256 + 256 * 64 + 64 * 256 + 256 * 784  # multiply-adds per sample per product
+    assert bench.product_flops(bench.matmul_products(model, 128)) == 3 * 2 * 128 * macs
+    # an epoch of 200 images in batches of 64: 64 + 64 + 64 + 8 samples
+    assert bench.epoch_flops(model, 200, 64) == 3 * 2 * 200 * macs
+
+
+def test_flop_count_of_a_convolution_is_that_of_its_im2col_products():
+    model = bench.build_model("conv")
+    products = bench.matmul_products(model, 2)
+    assert len(products) == 3 * 5  # five Conv2D layers, three products each
+    first = products[0]  # Conv(1 -> 16) at 28x28: W (16, 1*3*3) @ col (9, 2*28*28)
+    assert first == ((16, 9), (9, 2 * 28 * 28), False, False)
+    assert bench.product_flops([first]) == 2 * 16 * 9 * 2 * 28 * 28
+
+
+def test_products_replay_multiplies_exactly_the_counted_shapes():
+    model = bench.build_model("vae")
+    for a_shape, b_shape, ta, tb in bench.matmul_products(model, 5):
+        a, b = np.zeros(a_shape), np.zeros(b_shape)
+        (a.T if ta else a) @ (b.T if tb else b)  # raises if a counted product is not a valid one
+
+
+def test_the_reference_networks_train(capsys):
+    args = types.SimpleNamespace(n=256, batch_size=64, epochs=2, warmup=0, seed=0, backend="cpu")
+    for net in bench.NETWORKS:
+        result = bench.measure_tinyae(net, args, split=False)
+        assert result["losses"][-1] < result["losses"][0], net
+
+
+def test_compare_torch_without_torch_says_so_and_times_tinyae(monkeypatch, capsys):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    assert bench.main(["dense", *TINY, "--no-split", "--inprocess", "--compare", "torch", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "needs PyTorch" in out and "== dense" in out and "tinyae / torch" not in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed (never a dependency)")
+def test_compare_torch_prints_the_ratio(capsys):
+    assert bench.main(["dense", *TINY, "--no-split", "--inprocess", "--compare", "torch", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "tinyae / torch =" in out and "per round" in out and "target <= 0.7" in out
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(SystemExit, match="unknown network"):
+        bench.main(["resnet", "--inprocess"])
+    with pytest.raises(SystemExit, match="--epochs"):
+        bench.main(["dense", "--epochs", "0", "--inprocess"])
+
+
+def test_cli_has_the_bench_command(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--help"])
+    assert "--compare" in capsys.readouterr().out

@@ -1,0 +1,389 @@
+"""A guided tour of tinyae in about a minute, offline: proof, training, pictures.
+
+    tinyae tour                       # digits (bundled), figures and report.md in ./tinyae-tour
+    tinyae tour --out DIR --seed 1
+    tinyae tour --data mnist          # the same tour on MNIST, when its files are in the data cache
+    tinyae tour --quick               # a smoke run of every step (tiny data, 1-2 epochs)
+
+What it does, in order:
+
+1. Prints the gradient-check table: every built-in layer, loss and penalty, its hand-written backward
+   compared with centered finite differences (float64, random upstream gradient).
+2. Trains five autoencoders on the same data, each with a progress bar: a shallow AE (the bottleneck),
+   a sparse AE (KL penalty), a denoising AE (Gaussian noise), a convolutional AE and a VAE (2-D code).
+3. Writes a folder of figures and a report.md that explains each in one line, with the key numbers,
+   and prints where it wrote them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Each figure of the tour and its one-line explanation (report.md's figure list, in this order).
+FIGURES = {
+    "reconstructions.png": "The same test digits reconstructed by each model, with each row's mean squared error.",
+    "loss_curves.png": "Training (solid) and validation (dashed) loss per epoch, with every penalty term "
+                       "(KL sparsity, the VAE's KL) drawn on its own.",
+    "latent_shallow_ae.png": "The shallow AE's codes of the test set in 2-D (PCA and t-SNE), coloured by digit: "
+                             "it was never told the labels, yet digits gather.",
+    "filters.png": "First-layer weights as images: each tile is what one hidden unit looks for. The sparse AE's "
+                   "units, each active for few inputs, tend to pick out stroke fragments.",
+    "sparse_codes.png": "How active the code units are: the sparse AE's units sit near the target rho, "
+                        "the plain AE's sigmoid units are on far more often.",
+    "denoising.png": "Noisy test digits, what the denoising AE makes of them, and the clean originals.",
+    "generation.png": "Decoding random codes: a plain AE (Gaussian fitted to its codes) versus the VAE "
+                      "(prior N(0, I)). The VAE was trained so that its whole prior decodes to digits.",
+    "vae_manifold.png": "The VAE's 2-D latent plane decoded on a grid at the prior's quantiles: "
+                        "digits morph smoothly into each other.",
+    "latent_vae.png": "Where the VAE puts the test digits in its 2-D latent plane (the means mu).",
+}
+
+# Per dataset: training length and sizes. Dense models share lr and epochs; conv and VAE have their own.
+SETTINGS = {
+    "digits": {"epochs": 30, "conv_epochs": 10, "vae_epochs": 60, "batch_size": 32, "lr": 1e-2, "conv_lr": 3e-3,
+               "vae_lr": 3e-3, "limit": None},
+    "mnist": {"epochs": 5, "conv_epochs": 2, "vae_epochs": 10, "batch_size": 128, "lr": 3e-3, "conv_lr": 3e-3,
+              "vae_lr": 1e-3, "limit": 10000},
+    "fashion-mnist": {"epochs": 5, "conv_epochs": 2, "vae_epochs": 10, "batch_size": 128, "lr": 3e-3,
+                      "conv_lr": 3e-3, "vae_lr": 1e-3, "limit": 10000},
+}
+QUICK = {"epochs": 1, "conv_epochs": 1, "vae_epochs": 2, "batch_size": 32, "limit": 200, "eval": 100}
+SPARSE_RHO = 0.05
+SPARSE_DECAY = 1e-4  # L2 on the weights, as in the classic MSE + L2 + KL sparse autoencoder
+DENOISE_STD = 0.3
+
+
+def configure(parser):
+    parser.add_argument("--out", type=Path, default=Path("tinyae-tour"), metavar="DIR",
+                        help="folder for the figures and report.md (default ./tinyae-tour)")
+    parser.add_argument("--data", default="digits", choices=list(SETTINGS),
+                        help="digits (bundled, offline; default) or mnist / fashion-mnist: their files must "
+                             "already be in the tinyae data cache (the tour never downloads)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the shuffling and the noise")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run of every step: 200 training images, 1-2 epochs (the numbers mean nothing)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers the demos share
+# --------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def blas_single_thread():
+    """Run NumPy's matrix products on one thread inside the block.
+
+    The matrices of these small models are tiny, so a second BLAS thread gains nothing, and OpenBLAS
+    threads spin while they wait: next to Numba's parallel kernels, or on a busy 2-core machine, they
+    fight for the cores and can make a step ten times slower. threadpoolctl (installed with
+    scikit-learn) sets the limit at run time; without it the block runs unchanged.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@dataclass
+class Trained:
+    """A model after ``train``: the model, its History, seconds spent, and its label."""
+
+    label: str
+    model: object
+    history: object
+    seconds: float
+    numbers: dict = field(default_factory=dict)
+
+
+def train(label: str, model, X, *, epochs: int, batch_size: int, lr: float, X_val=None, seed: int = 0,
+          target=None, progress: bool = True) -> Trained:
+    """Train ``model`` with Adam, one progress bar over the epochs (a summary line when not on a terminal)."""
+    from tinyae.optim import Adam
+    from tinyae.train import fit
+
+    bar = _EpochBar(label, epochs) if progress else None
+    start = time.perf_counter()
+    history = fit(model, X, epochs=epochs, batch_size=batch_size, optimizer=Adam(model.params(), lr=lr),
+                  validation_data=X_val, seed=seed, verbose=0, target=target,
+                  callbacks=[bar] if bar is not None else ())
+    seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+        val = f", val loss {history.val_loss[-1]:.4g}" if history.val_loss else ""
+        print(f"  {label}: {len(history)} epochs in {seconds:.1f}s, loss {history.loss[-1]:.4g}{val}", flush=True)
+    return Trained(label, model, history, seconds)
+
+
+class _EpochBar:
+    """A fit callback: one tqdm bar per model, advanced once per epoch (silent when not on a terminal)."""
+
+    def __init__(self, label: str, epochs: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=epochs, desc=f"  {label}", unit="epoch", leave=False, disable=None,
+                        dynamic_ncols=True, file=sys.stderr)
+
+    def on_epoch_end(self, epoch, logs):
+        post = f"loss {logs['loss']:.4g}" + (f" val {logs['val_loss']:.4g}" if "val_loss" in logs else "")
+        self.bar.set_postfix_str(post, refresh=False)
+        self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
+
+
+def describe_loss(model) -> str:
+    """The reconstruction loss of a model in words, e.g. "BCE on logits, summed over pixels" (for plot labels)."""
+    loss = getattr(model, "loss", None)
+    names = {"MSE": "squared error", "BCE": "BCE", "BCEWithLogits": "BCE on logits"}
+    name = names.get(type(loss).__name__, type(loss).__name__)
+    how = {"mean": "per pixel", "batch_mean": "summed over pixels", "sum": "summed"}.get(
+        getattr(loss, "reduction", ""), "")
+    text = f"{name} {how}".strip()
+    return f"{text} + KL" if hasattr(model, "latent_dim") else text
+
+
+def distance_to_nearest(S, X) -> float:
+    """Mean over the rows of S of the squared distance per pixel to the nearest row of X.
+
+    For generated images S and training images X: how far a sample lies from any real image. A model
+    that decodes its random codes into digit-like images scores close to what real test images score.
+    """
+    import numpy as np
+
+    S = np.asarray(S, dtype=np.float64).reshape(len(S), -1)
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    # |s - x|^2 = |s|^2 + |x|^2 - 2 s.x, for all pairs at once: (len(S), len(X))
+    d2 = (S * S).sum(1)[:, None] + (X * X).sum(1)[None, :] - 2 * S @ X.T
+    return float(np.maximum(d2.min(axis=1), 0).mean() / S.shape[1])
+
+
+def pixel_mse(model, X) -> float:
+    """Mean squared error per pixel of the model's reconstructions of X (comparable across models)."""
+    from tinyae.train import predict
+
+    R = predict(model, X)
+    return float(((R.reshape(len(R), -1) - X.reshape(len(X), -1)) ** 2).mean())
+
+
+# --------------------------------------------------------------------------------------------------
+# The tour
+# --------------------------------------------------------------------------------------------------
+
+
+def _step(i: int, n: int, text: str):
+    print(f"\n[{i}/{n}] {text}", flush=True)
+
+
+def _gradcheck(lines: list) -> tuple:
+    from tinyae.gradcheck_suite import layer_cases, loss_cases, run_cases
+
+    def out(line):
+        print(line, flush=True)
+        lines.append(line)
+
+    reports = run_cases(layer_cases() + loss_cases(), out=out)
+    passed = sum(r.passed for r in reports.values())
+    worst = max(r.max_error for r in reports.values())
+    return passed, len(reports), worst
+
+
+def _load(args):
+    """The dataset (flat rows) or None with a message when its files are not in the cache."""
+    from tinyae.data import DatasetUnavailableError, load
+
+    limit = QUICK["limit"] if args.quick else SETTINGS[args.data]["limit"]
+    try:
+        return load(args.data, download=False, seed=args.seed, limit=limit)
+    except DatasetUnavailableError as err:
+        print(f"tinyae tour: the {args.data} files are not available offline, so the tour cannot run on them.\n"
+              f"{err}\n\nThe digits tour needs no files: tinyae tour --data digits", file=sys.stderr)
+        return None
+
+
+def run(args) -> int:
+    with blas_single_thread():
+        return _run(args)
+
+
+def _run(args) -> int:
+    from tinyae import viz, zoo
+    from tinyae.data import gaussian_noise
+    from tinyae.train import encode, predict
+
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    settings = dict(SETTINGS[args.data])
+    if args.quick:
+        settings.update(QUICK)
+    n_steps = 4
+    mode = " (--quick: a smoke run; the numbers mean nothing)" if args.quick else ""
+    print(f"tinyae tour on {args.data}{mode}: gradient checks, five autoencoders, figures -> {out}/")
+
+    _step(1, n_steps, "Every backward pass against finite differences (float64, random upstream gradient)")
+    table = []
+    passed, n_cases, worst = _gradcheck(table)
+
+    ds = _load(args)
+    if ds is None:
+        return 2
+    X, Xv, Xt, yt = ds.X_train, ds.X_val, ds.X_test, ds.y_test
+    if args.quick:
+        Xv, Xt, yt = Xv[: QUICK["eval"]], Xt[: QUICK["eval"]], yt[: QUICK["eval"]]
+    shape, D = ds.image_shape, ds.n_features
+
+    def images(A):  # flat rows -> (N, C, H, W) for the conv model
+        return A.reshape(len(A), *shape)
+
+    _step(2, n_steps, f"Training five autoencoders on {len(X)} {args.data} images ({D} pixels each)")
+    seed, bs, lr = args.seed, settings["batch_size"], settings["lr"]
+    dense = {"epochs": settings["epochs"], "batch_size": bs, "lr": lr, "X_val": Xv, "seed": seed}
+    shallow = train("shallow AE", zoo.shallow_ae(D, seed=seed), X, **dense)
+    sparse = train("sparse AE (KL)", zoo.sparse_kl_ae(D, D, rho=SPARSE_RHO, weight_decay=SPARSE_DECAY, seed=seed),
+                   X, **dense)
+    denoise = train("denoising AE", zoo.denoising_ae(D, noise="gaussian", level=DENOISE_STD, seed=seed), X, **dense)
+    conv = train("conv AE", zoo.conv_ae(shape, seed=seed), images(X), epochs=settings["conv_epochs"],
+                 batch_size=bs, lr=settings["conv_lr"], X_val=images(Xv), seed=seed)
+    vae = train("VAE (2-D code)", zoo.vae(D, latent_dim=2, seed=seed), X, epochs=settings["vae_epochs"],
+                batch_size=bs, lr=settings["vae_lr"], X_val=Xv, seed=seed)
+    models = [shallow, sparse, denoise, conv, vae]
+    for m in models:
+        m.numbers["test MSE"] = pixel_mse(m.model, images(Xt) if m is conv else Xt)
+
+    _step(3, n_steps, "Figures")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def figure(name, fig):
+        viz.save(fig, out / name)
+        written.append(name)
+        print(f"  {out / name}", flush=True)
+
+    recs = {m.label: predict(m.model, images(Xt) if m is conv else Xt) for m in models}
+    figure("reconstructions.png", viz.reconstruction_grid(Xt, recs, shape, n=12))
+    figure("loss_curves.png", viz.loss_curves({f"{m.label}: {describe_loss(m.model)}": m.history for m in models}))
+    H_shallow = encode(shallow.model, Xt)
+    figure("latent_shallow_ae.png", viz.latent_maps(
+        H_shallow, yt, class_names=ds.classes, seed=seed,
+        title=f"Shallow AE: its {H_shallow.shape[1]}-D codes of the test digits, projected to 2-D"))
+    figure("filters.png", viz.filter_tiles(
+        {"shallow AE": shallow.model.encoder[0].W.value, "sparse AE (KL)": sparse.model.encoder[0].W.value},
+        shape, title="First-layer filters: each tile is one hidden unit's weights (grey 0, white +, black -)"))
+    H_sparse = encode(sparse.model, Xt)
+    sparse.numbers["mean code activation"] = float(H_sparse.mean())
+    sparse.numbers["fraction of activations < 0.1"] = float((H_sparse < 0.1).mean())
+    shallow.numbers["mean code activation"] = float(H_shallow.mean())
+    figure("sparse_codes.png", viz.code_histograms(
+        {f"shallow AE ({H_shallow.shape[1]} units)": H_shallow, f"sparse AE, KL ({H_sparse.shape[1]} units)": H_sparse},
+        rho=SPARSE_RHO, title="Code activations on the test set: the KL penalty holds each unit's mean near rho"))
+    noisy = gaussian_noise(Xt, DENOISE_STD, seed + 1)
+    denoised = predict(denoise.model, noisy)
+    denoise.numbers["noisy input MSE"] = float(((noisy - Xt) ** 2).mean())
+    denoise.numbers["denoised MSE"] = float(((denoised - Xt) ** 2).mean())
+    figure("denoising.png", viz.denoising_triptych(noisy, denoised, Xt, shape, n=12,
+                                                   noise=f"Gaussian, std {DENOISE_STD}"))
+    codes = encode(shallow.model, X)
+    n_gen = 36 if args.quick else 300
+    ae_samples = shallow.model.decode(viz.gaussian_codes(codes, n_gen, seed=seed).astype(X.dtype))
+    vae_samples = vae.model.sample(n_gen, seed=seed)
+    d_test, d_ae, d_vae = (distance_to_nearest(S, X) for S in (Xt[:n_gen], ae_samples, vae_samples))
+    shallow.numbers["samples: distance to nearest training image"] = d_ae
+    vae.numbers["samples: distance to nearest training image"] = d_vae
+    figure("generation.png", viz.generation_comparison(
+        {f"plain AE: z ~ Gaussian fitted to its {codes.shape[1]}-D codes\n"
+         f"distance to nearest training image {d_ae:.4f}": ae_samples,
+         f"VAE: z ~ N(0, I), its prior\ndistance to nearest training image {d_vae:.4f}": vae_samples}, shape,
+        title=f"Decoded random codes (real test digits: distance {d_test:.4f})"))
+    figure("vae_manifold.png", viz.latent_manifold(vae.model.decode, 2, shape, n=15,
+                                                   title="The VAE's latent plane, decoded"))
+    mu = encode(vae.model, Xt)
+    vae.numbers["KL (nats per image)"] = vae.history.val_terms["kl"][-1] if vae.history.val_terms else None
+    figure("latent_vae.png", viz.latent_maps(mu, yt, methods=("raw",), class_names=ds.classes, seed=seed,
+                                             title="VAE: the means mu of the test digits in its 2-D latent plane"))
+
+    _step(4, n_steps, "Report")
+    baselines = _baselines(ds, X, Xt, H_shallow.shape[1])
+    seconds = time.perf_counter() - t0
+    report = _report(args, ds, len(X), len(Xt), table, (passed, n_cases, worst), models, baselines, written, seconds)
+    (out / "report.md").write_text(report, encoding="utf-8")
+    print(f"  {out / 'report.md'}")
+    print(f"\nDone in {seconds:.0f}s. Open {out / 'report.md'} (it shows each figure with a line on what to see); "
+          f"the figures are in {out}/.")
+    return 0 if passed == n_cases else 1
+
+
+def _baselines(ds, X, Xt, k) -> dict:
+    """Reference reconstruction errors: the mean image, and PCA with k components (k = the shallow code size)."""
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    mean = X.mean(axis=0)
+    k = min(k, len(X), X.shape[1])
+    pca = PCA(n_components=k, random_state=0).fit(X)
+    R = pca.inverse_transform(pca.transform(Xt))
+    return {"mean image": float(((Xt - mean) ** 2).mean()), f"PCA, {k} components": float(np.mean((R - Xt) ** 2))}
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, figures, seconds) -> str:
+    passed, n_cases, worst = gradcheck
+    quick = "\n> Quick mode (`--quick`): tiny data and 1-2 epochs; the numbers and pictures mean nothing.\n" \
+        if args.quick else ""
+    lines = [
+        f"# tinyae tour on {args.data}",
+        quick,
+        f"Data: {n_train} training and {n_test} test images of shape {ds.image_shape} (values in [0, 1]). "
+        f"Seed {args.seed}. Wall time {seconds:.0f} s.",
+        "",
+        "## 1. The proof: every backward pass against finite differences",
+        "",
+        f"{passed} of {n_cases} layers, losses and penalties agree with centered finite differences "
+        f"(float64, random upstream gradient); the largest relative error is {worst:.1e}.",
+        "",
+        "```text",
+        *table,
+        "```",
+        "",
+        "## 2. Five autoencoders",
+        "",
+        "Test MSE is the mean squared error per pixel of the reconstructions of the test images, the same "
+        "measure for every model (the training losses differ: BCE on logits for the denoising, conv and VAE "
+        "models, summed over pixels for the sparse AE and the VAE).",
+        "",
+        "| model | what it shows | epochs | time | test MSE | more |",
+        "|---|---|---|---|---|---|",
+    ]
+    ideas = {
+        "shallow AE": "a bottleneck: 64-16-64 sigmoid, MSE" if ds.n_features == 64 else "a bottleneck, n/4 units",
+        "sparse AE (KL)": f"as many units as pixels, kept sparse by a KL penalty (rho = {SPARSE_RHO}) "
+                          f"and L2 weight decay ({SPARSE_DECAY:g})",
+        "denoising AE": f"learns to undo Gaussian noise (std {DENOISE_STD})",
+        "conv AE": "convolutions and pooling: weights shared over the image",
+        "VAE (2-D code)": "a Gaussian code with a KL to N(0, I): a generator",
+    }
+    for m in models:
+        more = ", ".join(f"{k} {_fmt(v)}" for k, v in m.numbers.items() if k != "test MSE")
+        lines.append(f"| {m.label} | {ideas.get(m.label, '')} | {len(m.history)} | {m.seconds:.1f} s | "
+                     f"{m.numbers['test MSE']:.4f} | {more} |")
+    lines += ["", "For scale, the same test MSE of two baselines: "
+              + "; ".join(f"{k}: {v:.4f}" for k, v in baselines.items()) + ".", "",
+              "## 3. Figures", ""]
+    for i, name in enumerate(figures, start=1):
+        lines += [f"### {i}. `{name}`", "", FIGURES[name], "", f"![{name}]({name})", ""]
+    lines += ["## Next", "",
+              "- `tinyae gradcheck -v` prints the full per-tensor table; `tinyae train --help` trains any zoo model.",
+              "- The demos (`python demos/NAME.py`) take one idea each further; `docs/` derives every backward pass.",
+              ""]
+    return "\n".join(lines)
