@@ -24,8 +24,8 @@ kernels, see ``tinyae.kernels.select_impl``), and tests/test_fused.py checks eac
 - ``bce_with_logits_forward`` takes e = exp(-|z|) from NumPy (vectorised), then computes the per-element
   losses in one pass, with log1p by Goldberg's trick (below); NumPy sums the terms, as in the reference.
   It keeps e for the backward, which then needs no second exponential. Equal to the reference within
-  float32 rounding (measured: forward 1.4 ms instead of 2.0, backward 0.15 ms instead of 0.8, on one
-  (128, 784) batch).
+  float32 rounding (measured on one (128, 784) batch: forward 1.4 ms instead of 2.3, backward 0.1 ms
+  instead of 1.4).
 
 Rules as in numba_cpu.py: ``cache=True``, no ``fastmath`` (it would reorder the arithmetic and assume no
 Inf/NaN), one compile per dtype. And ``error_model="numpy"``: by default Numba makes a float division
