@@ -68,6 +68,35 @@ def test_the_reference_networks_train(capsys):
         assert result["losses"][-1] < result["losses"][0], net
 
 
+@pytest.mark.parametrize("net", list(bench.NETWORKS))
+def test_a_training_step_stays_float32(net):
+    """No hidden float64: every layer's output and input gradient, every Param's gradient, the loss."""
+    from tinyae.models import leaf_layers
+    from tinyae.optim import Adam
+
+    model = bench.build_model(net)
+    seen = []
+    for layer in leaf_layers(model.encoder) + leaf_layers(model.decoder):
+        for method in ("forward", "backward"):
+            original = getattr(layer, method)
+
+            def checked(*args, _original=original, _where=f"{layer!r}.{method}", **kwargs):
+                out = _original(*args, **kwargs)
+                seen.append((_where, out.dtype))
+                return out
+
+            setattr(layer, method, checked)
+    opt = Adam(model.params())
+    loss = model.loss_and_backward(bench.synthetic_data(net, 16), training=True)
+    opt.step()
+    assert len(seen) > 10 and all(dtype == np.float32 for _, dtype in seen), [s for s in seen if s[1] != np.float32]
+    assert loss.dtype == np.float32
+    for p in model.params():
+        assert p.value.dtype == p.grad.dtype == np.float32, p
+    for state in opt.state:
+        assert all(buf.dtype == np.float32 for buf in state.values())
+
+
 def test_compare_torch_without_torch_says_so_and_times_tinyae(monkeypatch, capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
