@@ -76,7 +76,7 @@ def layer_cases(seed: int = 0):
     cases = [
         ("Dense", lambda: check_layer(Dense(5, 4, dtype=F64, seed=seed), vec)),
         ("Dense (no bias)", lambda: check_layer(Dense(5, 4, bias=False, dtype=F64, seed=seed), vec)),
-        ("Dense -> Sigmoid -> TiedDense", lambda: check_layer(tied_pair(), vec)),
+        ("TiedDense (Dense -> Sigmoid -> TiedDense)", lambda: check_layer(tied_pair(), vec)),
         ("Sigmoid", lambda: check_layer(Sigmoid(), 3 * vec)),
         ("Tanh", lambda: check_layer(Tanh(), vec)),
         ("ReLU", lambda: check_layer(ReLU(), away_from_zero(rng, (3, 5)))),
