@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         best = {k: max(methods, key=lambda m, i=i: acc[m][i]) for i, k in enumerate(sizes)}
         report.value("best_at_each_k", best, "best features at each k: "
                      + ", ".join(f"k={k}: {m}" for k, m in best.items()))
-        report.figure(viz.compare_curves(sizes, {**acc, f"raw pixels ({D})": [raw] * len(sizes)},
+        report.figure(viz.compare_curves(sizes, acc, reference={f"all {D} raw pixels": raw},
                                          xlabel="number of features k", ylabel="test accuracy",
                                          title="Logistic regression on k features learned without labels"),
                       "accuracy_vs_code_size.png")

@@ -89,7 +89,7 @@ def test_generation_comparison_and_gaussian_codes(tmp_path, images):
     assert_png(tmp_path / "gen.png")
 
 
-@pytest.mark.parametrize("latent_dim, with_codes", [(2, False), (5, True), (5, False)])
+@pytest.mark.parametrize("latent_dim, with_codes", [(2, False), (2, True), (5, True), (5, False)])
 def test_latent_manifold(tmp_path, latent_dim, with_codes):
     rng = np.random.default_rng(3)
     W = rng.normal(size=(latent_dim, 64))
@@ -142,9 +142,11 @@ def test_rgb_images(tmp_path):
 
 def test_compare_curves(tmp_path):
     fig = viz.compare_curves([2, 4, 8], {"PCA": [0.05, 0.03, 0.01], "AE": [0.04, 0.02, 0.01]}, xlabel="code size",
-                             ylabel="test MSE", title="t", log_y=True, path=tmp_path / "cmp.png")
+                             ylabel="test MSE", title="t", log_y=True, reference={"raw": 0.02},
+                             path=tmp_path / "cmp.png")
     assert_png(tmp_path / "cmp.png")
     assert fig.axes[0].get_xlabel() == "code size"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["PCA", "AE", "raw"]
     with pytest.raises(ValueError, match="2 values for 3 settings"):
         viz.compare_curves([1, 2, 3], {"x": [1, 2]}, xlabel="", ylabel="", title="")
 

@@ -27,11 +27,14 @@ from pathlib import Path
 FIGURES = {
     "reconstructions.png": "The same test digits reconstructed by each model, with each row's mean squared error.",
     "loss_curves.png": "Training (solid) and validation (dashed) loss per epoch, with every penalty term "
-                       "(KL sparsity, the VAE's KL) drawn on its own.",
+                       "(KL sparsity, weight decay, the VAE's KL) drawn on its own. The denoising AE trains on "
+                       "noisy input but is validated on clean input, hence its lower validation loss.",
     "latent_shallow_ae.png": "The shallow AE's codes of the test set in 2-D (PCA and t-SNE), coloured by digit: "
                              "it was never told the labels, yet digits gather.",
     "filters.png": "First-layer weights as images: each tile is what one hidden unit looks for. The sparse AE's "
-                   "units, each active for few inputs, tend to pick out stroke fragments.",
+                   "units, each active for few inputs and with decayed weights, pick out stroke fragments; the "
+                   "shallow AE's tiles are speckled at the edges, where the digits' pixels are always 0, so "
+                   "those weights never get a gradient and keep their random start.",
     "sparse_codes.png": "How active the code units are: the sparse AE's units sit near the target rho, "
                         "the plain AE's sigmoid units are on far more often.",
     "denoising.png": "Noisy test digits, what the denoising AE makes of them, and the clean originals.",
@@ -277,16 +280,18 @@ def _run(args) -> int:
         {"shallow AE": shallow.model.encoder[0].W.value, "sparse AE (KL)": sparse.model.encoder[0].W.value},
         shape, title="First-layer filters: each tile is one hidden unit's weights (grey 0, white +, black -)"))
     H_sparse = encode(sparse.model, Xt)
-    sparse.numbers["mean code activation"] = float(H_sparse.mean())
-    sparse.numbers["fraction of activations < 0.1"] = float((H_sparse < 0.1).mean())
-    shallow.numbers["mean code activation"] = float(H_shallow.mean())
+    key = {}  # the key numbers of report.md, each a sentence
+    key["sparse"] = (f"Sparse AE: mean code activation {float(H_sparse.mean()):.3f} on the test set (target rho = "
+                     f"{SPARSE_RHO}); {float((H_sparse < 0.1).mean()):.0%} of its activations are below 0.1. The "
+                     f"shallow AE's sigmoid units average {float(H_shallow.mean()):.3f}.")
     figure("sparse_codes.png", viz.code_histograms(
         {f"shallow AE ({H_shallow.shape[1]} units)": H_shallow, f"sparse AE, KL ({H_sparse.shape[1]} units)": H_sparse},
         rho=SPARSE_RHO, title="Code activations on the test set: the KL penalty holds each unit's mean near rho"))
     noisy = gaussian_noise(Xt, DENOISE_STD, seed + 1)
     denoised = predict(denoise.model, noisy)
-    denoise.numbers["noisy input MSE"] = float(((noisy - Xt) ** 2).mean())
-    denoise.numbers["denoised MSE"] = float(((denoised - Xt) ** 2).mean())
+    key["denoising"] = (f"Denoising AE: test digits with Gaussian noise (std {DENOISE_STD}) are "
+                        f"{float(((noisy - Xt) ** 2).mean()):.4f} (MSE) from the clean digits; its outputs are "
+                        f"{float(((denoised - Xt) ** 2).mean()):.4f} from them.")
     figure("denoising.png", viz.denoising_triptych(noisy, denoised, Xt, shape, n=12,
                                                    noise=f"Gaussian, std {DENOISE_STD}"))
     codes = encode(shallow.model, X)
@@ -294,8 +299,9 @@ def _run(args) -> int:
     ae_samples = shallow.model.decode(viz.gaussian_codes(codes, n_gen, seed=seed).astype(X.dtype))
     vae_samples = vae.model.sample(n_gen, seed=seed)
     d_test, d_ae, d_vae = (distance_to_nearest(S, X) for S in (Xt[:n_gen], ae_samples, vae_samples))
-    shallow.numbers["samples: distance to nearest training image"] = d_ae
-    vae.numbers["samples: distance to nearest training image"] = d_vae
+    key["generation"] = (f"Generation: decoded random codes lie {d_ae:.4f} (plain AE) and {d_vae:.4f} (VAE) from "
+                         f"their nearest training digit (squared distance per pixel, mean over {n_gen} samples); "
+                         f"real test digits lie {d_test:.4f} from theirs. Lower is more digit-like.")
     figure("generation.png", viz.generation_comparison(
         {f"plain AE: z ~ Gaussian fitted to its {codes.shape[1]}-D codes\n"
          f"distance to nearest training image {d_ae:.4f}": ae_samples,
@@ -304,14 +310,21 @@ def _run(args) -> int:
     figure("vae_manifold.png", viz.latent_manifold(vae.model.decode, 2, shape, n=15,
                                                    title="The VAE's latent plane, decoded"))
     mu = encode(vae.model, Xt)
-    vae.numbers["KL (nats per image)"] = vae.history.val_terms["kl"][-1] if vae.history.val_terms else None
+    if vae.history.val_terms.get("kl"):
+        key["vae"] = (f"VAE: its code carries {vae.history.val_terms['kl'][-1]:.2f} nats per image (the KL term "
+                      f"on the validation set, the price of the information the 2-D code holds).")
     figure("latent_vae.png", viz.latent_maps(mu, yt, methods=("raw",), class_names=ds.classes, seed=seed,
                                              title="VAE: the means mu of the test digits in its 2-D latent plane"))
 
-    _step(4, n_steps, "Report")
+    _step(4, n_steps, "Key numbers and the report")
     baselines = _baselines(ds, X, Xt, H_shallow.shape[1])
+    print("  test MSE per pixel: " + ", ".join(f"{m.label} {m.numbers['test MSE']:.4f}" for m in models)
+          + "; baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in baselines.items()))
+    for text in key.values():
+        print(f"  {text}")
     seconds = time.perf_counter() - t0
-    report = _report(args, ds, len(X), len(Xt), table, (passed, n_cases, worst), models, baselines, written, seconds)
+    report = _report(args, ds, len(X), len(Xt), table, (passed, n_cases, worst), models, baselines, key, written,
+                     seconds)
     (out / "report.md").write_text(report, encoding="utf-8")
     print(f"  {out / 'report.md'}")
     print(f"\nDone in {seconds:.0f}s. Open {out / 'report.md'} (it shows each figure with a line on what to see); "
@@ -331,13 +344,7 @@ def _baselines(ds, X, Xt, k) -> dict:
     return {"mean image": float(((Xt - mean) ** 2).mean()), f"PCA, {k} components": float(np.mean((R - Xt) ** 2))}
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, figures, seconds) -> str:
+def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, key, figures, seconds) -> str:
     passed, n_cases, worst = gradcheck
     quick = "\n> Quick mode (`--quick`): tiny data and 1-2 epochs; the numbers and pictures mean nothing.\n" \
         if args.quick else ""
@@ -362,8 +369,8 @@ def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, figu
         "measure for every model (the training losses differ: BCE on logits for the denoising, conv and VAE "
         "models, summed over pixels for the sparse AE and the VAE).",
         "",
-        "| model | what it shows | epochs | time | test MSE | more |",
-        "|---|---|---|---|---|---|",
+        "| model | what it shows | epochs | time | test MSE |",
+        "|---|---|---|---|---|",
     ]
     ideas = {
         "shallow AE": "a bottleneck: 64-16-64 sigmoid, MSE" if ds.n_features == 64 else "a bottleneck, n/4 units",
@@ -374,11 +381,11 @@ def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, figu
         "VAE (2-D code)": "a Gaussian code with a KL to N(0, I): a generator",
     }
     for m in models:
-        more = ", ".join(f"{k} {_fmt(v)}" for k, v in m.numbers.items() if k != "test MSE")
         lines.append(f"| {m.label} | {ideas.get(m.label, '')} | {len(m.history)} | {m.seconds:.1f} s | "
-                     f"{m.numbers['test MSE']:.4f} | {more} |")
+                     f"{m.numbers['test MSE']:.4f} |")
     lines += ["", "For scale, the same test MSE of two baselines: "
               + "; ".join(f"{k}: {v:.4f}" for k, v in baselines.items()) + ".", "",
+              "Key numbers:", "", *(f"- {text}" for text in key.values()), "",
               "## 3. Figures", ""]
     for i, name in enumerate(figures, start=1):
         lines += [f"### {i}. `{name}`", "", FIGURES[name], "", f"![{name}]({name})", ""]

@@ -22,6 +22,7 @@ the GPU: they are brought to the host first.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from statistics import NormalDist
@@ -128,6 +129,22 @@ def grid_columns(n: int) -> int:
         if n % cols == 0:
             return cols
     return max(1, math.ceil(root))
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run the block with BLAS and OpenMP limited to one thread (threadpoolctl comes with scikit-learn).
+
+    scikit-learn's Barnes-Hut t-SNE loops with OpenMP; on the few hundred points plotted here a second
+    thread gains little, and on a loaded 2-core machine spinning threads made it 2-20x slower.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _as_dict(value, default_label: str) -> dict:
@@ -340,8 +357,13 @@ def embed_2d(codes, method: str = "pca", *, seed: int = 0):
 
         perplexity = float(min(30.0, max(2.0, (len(Z) - 1) / 3)))  # t-SNE needs perplexity < N
         tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=500)
-        return tsne.fit_transform(Z), ("t-SNE 1", "t-SNE 2")
+        with _one_thread():  # small N: threads cost more than they give (and crawl on a busy machine)
+            P = tsne.fit_transform(Z)
+        return P, ("t-SNE 1", "t-SNE 2")
     raise ValueError(f"tinyae.viz.embed_2d: method must be 'pca', 'tsne' or 'raw', got {method!r}")
+
+
+PANEL_TITLES = {"pca": "PCA of the codes", "tsne": "t-SNE of the codes", "raw": "first two coordinates, as they are"}
 
 
 def latent_maps(codes, labels, *, methods=("pca", "tsne"), class_names=None, max_points: int = 1500, seed: int = 0,
@@ -375,7 +397,7 @@ def latent_maps(codes, labels, *, methods=("pca", "tsne"), class_names=None, max
             ax.scatter(P[m, 0], P[m, 1], s=7, alpha=0.75, color=colours(j % colours.N), label=name, linewidths=0)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.set_title({"pca": "PCA of the codes", "tsne": "t-SNE of the codes", "raw": "the codes as they are"}[method])
+        ax.set_title(PANEL_TITLES[method])
     axes[-1].legend(title="label", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, markerscale=2.5,
                     frameon=False)
     fig.suptitle(title or f"Latent codes ({Z.shape[1]}-D, {len(Z)} points) projected to 2-D, coloured by label")
@@ -566,11 +588,12 @@ def latent_manifold(decode, latent_dim: int, image_shape, *, n: int = 15, codes=
 
 
 def compare_curves(x, series: dict, *, xlabel: str, ylabel: str, title: str, log_y: bool = False,
-                   path=None) -> Figure:
+                   reference: dict | None = None, path=None) -> Figure:
     """One line per method of a metric against a setting, e.g. test MSE against code size.
 
-    x      -- the settings (shared by every series)
-    series -- {method name: values, one per x}
+    x         -- the settings (shared by every series)
+    series    -- {method name: values, one per x}
+    reference -- {name: value} drawn as dashed horizontal lines (e.g. the accuracy on raw pixels)
     """
     x = list(x)
     fig = new_figure(5.6, 3.8)
@@ -580,6 +603,8 @@ def compare_curves(x, series: dict, *, xlabel: str, ylabel: str, title: str, log
         if len(ys) != len(x):
             raise ValueError(f"tinyae.viz.compare_curves: {label!r} has {len(ys)} values for {len(x)} settings")
         ax.plot(x, ys, marker="o", lw=1.8, label=label)
+    for label, value in (reference or {}).items():
+        ax.axhline(float(value), color="black", ls="--", lw=1.2, label=label)
     if log_y:
         ax.set_yscale("log")
         _plain_log_labels(ax)
