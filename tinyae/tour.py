@@ -32,9 +32,12 @@ FIGURES = {
     "latent_shallow_ae.png": "The shallow AE's codes of the test set in 2-D (PCA and t-SNE), coloured by digit: "
                              "it was never told the labels, yet digits gather.",
     "filters.png": "First-layer weights as images: each tile is what one hidden unit looks for. The sparse AE's "
-                   "units, each active for few inputs and with decayed weights, pick out stroke fragments; the "
-                   "shallow AE's tiles are speckled at the edges, where the digits' pixels are always 0, so "
-                   "those weights never get a gradient and keep their random start.",
+                   "units, each active for few inputs and with decayed weights, respond to a blob or a short "
+                   "stroke in the middle of the digit (8x8 pixels are too coarse for the crisp pen strokes of the "
+                   "classic 28x28 picture), and their borders are grey: the digits' border pixels are always 0, so "
+                   "those weights get no gradient from the data and weight decay takes them to 0. The shallow AE "
+                   "has no decay: its tiles keep a few large random border weights from their start, which set "
+                   "each tile's grey scale and leave the learned middle faint.",
     "sparse_codes.png": "How active the code units are: the sparse AE's units sit near the target rho, "
                         "the plain AE's sigmoid units are on far more often.",
     "denoising.png": "Noisy test digits, what the denoising AE makes of them, and the clean originals.",
@@ -47,7 +50,7 @@ FIGURES = {
 
 # Per dataset: training length and sizes. Dense models share lr and epochs; conv and VAE have their own.
 SETTINGS = {
-    "digits": {"epochs": 30, "conv_epochs": 10, "vae_epochs": 60, "batch_size": 32, "lr": 1e-2, "conv_lr": 3e-3,
+    "digits": {"epochs": 100, "conv_epochs": 30, "vae_epochs": 150, "batch_size": 32, "lr": 1e-2, "conv_lr": 3e-3,
                "vae_lr": 3e-3, "limit": None},
     "mnist": {"epochs": 5, "conv_epochs": 2, "vae_epochs": 10, "batch_size": 128, "lr": 3e-3, "conv_lr": 3e-3,
               "vae_lr": 1e-3, "limit": 10000},
@@ -56,7 +59,7 @@ SETTINGS = {
 }
 QUICK = {"epochs": 1, "conv_epochs": 1, "vae_epochs": 2, "batch_size": 32, "limit": 200, "eval": 100}
 SPARSE_RHO = 0.05
-SPARSE_DECAY = 1e-4  # L2 on the weights, as in the classic MSE + L2 + KL sparse autoencoder
+SPARSE_DECAY = 1e-3  # L2 on the weights, as in the classic MSE + L2 + KL sparse autoencoder
 DENOISE_STD = 0.3
 
 
