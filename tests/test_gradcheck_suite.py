@@ -49,6 +49,16 @@ def test_cli_prints_the_table(capsys):
     assert "TiedDense" in out and "passed, 0 failed" in out
 
 
+def test_cli_checks_whole_models(capsys):
+    from tinyae.cli import main
+
+    assert main(["gradcheck", "--only", "model tied", "--model", "tied"]) == 0
+    out = capsys.readouterr().out
+    assert "model tied" in out and "1 passed, 0 failed" in out and "tolerance 1e-06" in out
+    assert main(["gradcheck", "--model", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().out
+
+
 def test_run_cases_reports_failures():
     from tinyae.gradcheck import Report, TensorResult
     from tinyae.gradcheck_suite import Case

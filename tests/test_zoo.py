@@ -7,113 +7,28 @@ import numpy as np
 import pytest
 
 from tinyae import data, zoo
-from tinyae.gradcheck import check_model
-from tinyae.layers import ReLU
+from tinyae.gradcheck_suite import check_tiny_model, model_cases, tiny_models
 from tinyae.layers.noise import Dropout, GaussianNoise
-from tinyae.models import VAE, Autoencoder, from_config
+from tinyae.models import Autoencoder, from_config
 from tinyae.optim import Adam
 from tinyae.train import encode, fit, predict
 
 F64 = dict(dtype=np.float64)
 
-# Tiny float64 instances of every variant, for the whole-model gradient checks.
-TINY = {
-    "ae": lambda: zoo.shallow_ae(6, 3, **F64),
-    "ae-logits": lambda: zoo.shallow_ae(6, 3, output="logits", weight_decay=0.01, **F64),
-    "stacked": lambda: zoo.stacked_ae(6, sizes=(5, 4, 3), **F64),
-    "stacked-sigmoid": lambda: zoo.stacked_ae(6, sizes=(4, 3), activation="sigmoid", output="sigmoid", **F64),
-    "sparse-l1": lambda: zoo.sparse_l1_ae(6, 8, lam=0.05, **F64),
-    "sparse-kl": lambda: zoo.sparse_kl_ae(6, 4, rho=0.1, beta=3.0, weight_decay=1e-3, **F64),
-    "denoising-masking": lambda: zoo.denoising_ae(6, 4, noise="masking", level=0.5, **F64),
-    "denoising-gaussian": lambda: zoo.denoising_ae(6, 4, noise="gaussian", level=0.3, **F64),
-    "tied": lambda: zoo.tied_ae(6, 3, **F64),
-    "vae": lambda: zoo.vae(6, hidden=(5,), latent_dim=2, **F64),
-    "vae-mse-beta": lambda: zoo.vae(6, hidden=(5, 4), latent_dim=3, recon="mse", beta=0.5, **F64),
-    "conv": lambda: zoo.conv_ae((1, 4, 4), channels=(2, 3), **F64),
-    "conv-transpose": lambda: zoo.conv_ae((1, 4, 4), channels=(2, 3), upsample="transpose", **F64),
-    "conv-vae": lambda: zoo.conv_vae((1, 4, 4), latent_dim=2, channels=(2, 3), **F64),
-}
-
-
-def randomise(model, seed=7):
-    """Random biases (they start at 0): the check then runs at a generic point, not a symmetric one."""
-    rng = np.random.default_rng(seed)
-    for p in model.params():
-        if p.name == "b":
-            p.value[...] = rng.normal(scale=0.3, size=p.shape)
-    return model
-
-
-def reseed_noise(model, seed=0):
-    for part in [model, *model.layers()]:
-        if hasattr(getattr(part, "rng", None), "bit_generator"):
-            part.rng = np.random.default_rng(seed)
-
-
-def kink_margin(model, x, eps, training):
-    """Smallest distance to a kink in the forward pass that the gradient check will perturb around:
-    |input| of every ReLU, and the gap between the two largest entries of each 2x2 max-pool window whose
-    maximum is positive (windows of ReLU zeros stay zero under the check's tiny steps)."""
-    from tinyae.layers.pooling import MaxPool2D
-
-    gaps = []
-
-    def relu_gap(x_in):
-        return np.abs(x_in).min()
-
-    def pool_gap(x_in):
-        n, c, h, w = x_in.shape
-        windows = x_in.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(-1, 4)
-        top = np.sort(windows, axis=1)
-        positive = top[:, -1] > 0
-        return np.min(top[positive, -1] - top[positive, -2], initial=np.inf)
-
-    def spy_on(layer, gap):
-        original = layer.forward
-
-        def spy(x_in, training=False):
-            gaps.append(gap(x_in))
-            return original(x_in, training)
-
-        layer.forward = spy  # an instance attribute: shadows the method until deleted
-
-    patched = []
-    for layer in model.layers():
-        if isinstance(layer, (ReLU, MaxPool2D)):
-            spy_on(layer, pool_gap if isinstance(layer, MaxPool2D) else relu_gap)
-            patched.append(layer)
-    try:
-        reseed_noise(model)
-        kw = {"eps": eps} if isinstance(model, VAE) else {}
-        model.loss_and_backward(x, training=training, **kw)
-        model.zero_grad()
-    finally:
-        for layer in patched:
-            del layer.forward
-    return min(gaps, default=np.inf)
-
-
-def kink_free_input(model, eps, training, n=4):
-    """The first of a few random batches whose forward pass stays 1e-3 away from every kink."""
-    shape = (n, *model.input_shape)
-    for seed in range(30):
-        x = np.random.default_rng(seed).uniform(0.05, 0.95, size=shape)
-        if kink_margin(model, x, eps, training) > 1e-3:
-            return x
-    raise AssertionError("no kink-free input found")
+TINY = tiny_models()
 
 
 @pytest.mark.parametrize("name", list(TINY))
 def test_whole_model_gradcheck(name):
-    model = randomise(TINY[name]())
-    kw = {}
-    if isinstance(model, VAE):
-        kw["eps"] = np.random.default_rng(1).normal(size=(4, model.latent_dim))
-    training = name.startswith("denoising")  # the noise is re-seeded before every evaluation
-    x = kink_free_input(model, kw.get("eps"), training)
-    report = check_model(model, None, x, training=training, max_checks=25, tol=1e-6, **kw)
+    report = check_tiny_model(name)
     assert report.passed, report
-    assert len(report.tensors) == len(list(model.params()))  # every Param, biases included
+    assert len(report.tensors) == len(list(TINY[name]().params()))  # every Param, biases included
+
+
+def test_gradcheck_model_cases_select_variants_and_refuse_unknown_names():
+    assert [c.name for c in model_cases(names=["vae"])] == ["model vae", "model vae-mse-beta"]
+    with pytest.raises(ValueError, match="unknown model 'nope'; choose from ae, "):
+        model_cases(names=["vae", "nope"])
 
 
 # -- denoising: corrupt the input, never the target; no corruption in eval ----------------------------
