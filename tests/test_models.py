@@ -44,7 +44,7 @@ def with_random_biases(model, seed=9):
 def test_whole_autoencoder_gradcheck_with_penalties_and_weight_decay():
     model = with_random_biases(small_ae(loss="bce_logits", penalties=[KLSparsity(0.1, 3.0), L1Activity(0.01)],
                                         weight_decay=1e-2))
-    report = check_model(model, None, rows(5, 6), tol=1e-6)
+    report = check_model(model, None, rows(5, 6), tol=1e-7)
     assert report.passed, report
     assert [t.name for t in report.tensors] == ["encoder.0.Dense.W", "encoder.0.Dense.b", "decoder.0.Dense.W",
                                                 "decoder.0.Dense.b"]
@@ -118,7 +118,7 @@ def test_tied_weights_are_one_param_with_both_gradients():
     model = Autoencoder([enc_dense, Sigmoid()], [TiedDense(enc_dense), Sigmoid()])
     labels = [label for label, _ in model.named_params()]
     assert labels == ["encoder.0.Dense.W", "encoder.0.Dense.b", "decoder.0.TiedDense.b"]
-    assert check_model(model, None, rows(4, 6), tol=1e-6).passed
+    assert check_model(model, None, rows(4, 6), tol=1e-7).passed
 
 
 def test_reconstruct_decode_encode():
@@ -219,7 +219,7 @@ def test_rng_states_round_trip_reproduces_the_noise():
 def test_vae_gradcheck_with_explicit_eps():
     model = with_random_biases(small_vae(latent=3))
     eps = np.random.default_rng(1).normal(size=(5, 3))
-    report = check_model(model, None, rows(5, 6), eps=eps, tol=1e-6)
+    report = check_model(model, None, rows(5, 6), eps=eps, tol=1e-7)
     assert report.passed, report
 
 
@@ -227,7 +227,7 @@ def test_vae_gradcheck_with_explicit_eps():
 def test_vae_gradcheck_recon_and_beta(recon, beta):
     model = with_random_biases(small_vae(recon=recon, beta=beta))
     eps = np.random.default_rng(2).normal(size=(4, 2))
-    assert check_model(model, None, rows(4, 6), eps=eps, tol=1e-6).passed
+    assert check_model(model, None, rows(4, 6), eps=eps, tol=1e-7).passed
 
 
 class Spy(Layer):

@@ -75,7 +75,7 @@ def test_adam_bias_correction_uses_beta_to_the_power_t():
     """With a constant gradient, m_hat = g and v_hat = g^2 at every step, so each step is exactly lr.
 
     Correcting with (1 - beta) instead of (1 - beta**t) agrees at t = 1 but moves the second step by
-    lr * 1.9 / sqrt(1.999) ~ 1.34 lr; no correction at all makes the first step ~0.32 lr.
+    lr * 1.9 / sqrt(1.999) ~ 1.34 lr; no correction at all makes the first step lr * 0.1 / sqrt(0.001) ~ 3.16 lr.
     """
     lr = 0.01
     w = scalar_param(0.0)
