@@ -32,7 +32,7 @@ def main(argv=None) -> int:
         ds = _common.load_data(args)
         D, k = ds.n_features, ds.n_features // 4
         model = zoo.shallow_ae(D, k, seed=args.seed)
-        run = train(f"dense AE {D}-{k}-{D}", model, ds.X_train, epochs=_common.epochs(args, 50), batch_size=32,
+        run = train(f"dense AE {D}-{k}-{D}", model, ds.X_train, epochs=_common.epochs(args, 80), batch_size=32,
                     lr=1e-2, X_val=ds.X_val, seed=args.seed)
         pca = PCA(n_components=min(k, len(ds.X_train)), random_state=0).fit(ds.X_train)
         R_pca = pca.inverse_transform(pca.transform(ds.X_test))

@@ -151,6 +151,31 @@ def test_compare_curves(tmp_path):
         viz.compare_curves([1, 2, 3], {"x": [1, 2]}, xlabel="", ylabel="", title="")
 
 
+def test_compare_curves_keeps_the_reference_line_inside_the_axes():
+    fig = viz.compare_curves([2, 4], {"AE": [0.5, 0.8]}, xlabel="k", ylabel="accuracy", title="t",
+                             reference={"raw pixels": 0.95})
+    low, high = fig.axes[0].get_ylim()
+    assert low < 0.5 and high > 0.95  # the line is not drawn on the frame
+
+
+def test_long_titles_wrap_to_the_figure_width():
+    title = "What each hidden unit looks for: its weights as an image, one tile per unit of the first layer"
+    fig = viz.filter_tiles(np.random.default_rng(0).normal(size=(64, 16)), SHAPE, title=title)
+    text = fig.get_suptitle()
+    assert "\n" in text and text.replace("\n", " ") == title
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # nothing cut off at the edges
+    assert viz.loss_curves({"loss": [1.0, 0.5]}, title="short").get_suptitle() == "short"
+
+
+def test_filter_tiles_height_follows_the_grid():
+    rng = np.random.default_rng(0)
+    wide = viz.filter_tiles(rng.normal(size=(64, 32)), SHAPE)  # 32 tiles: 4 rows of 8
+    square = viz.filter_tiles(rng.normal(size=(64, 64)), SHAPE)  # 64 tiles: 8 rows of 8
+    assert wide.get_figheight() < square.get_figheight()
+
+
 def test_anomaly_scores(tmp_path):
     rng = np.random.default_rng(7)
     fig = viz.anomaly_scores({"AE": rng.normal(size=50), "PCA": rng.normal(size=50)},

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import textwrap
 from pathlib import Path
 from statistics import NormalDist
 
@@ -50,6 +51,12 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _suptitle(fig: Figure, text: str):
+    """The figure's title, wrapped onto more lines when it is wider than the figure (it would be cut off)."""
+    chars = max(20, int(fig.get_figwidth() * 11))  # ~12 characters of the 12 pt title font fill an inch
+    fig.suptitle("\n".join(textwrap.fill(line, chars) for line in str(text).split("\n")))
 
 
 def save(fig: Figure, path=None, dpi: int = 100) -> Figure:
@@ -177,7 +184,7 @@ def image_rows(rows: dict, image_shape, *, n: int = 10, title: str = "", notes: 
         text = label if label not in notes else f"{label}\n{notes[label]}"
         ax.set_ylabel(text, rotation=0, ha="right", va="center", fontsize=9)
     if title:
-        fig.suptitle(title)
+        _suptitle(fig, title)
     return save(fig, path)
 
 
@@ -326,7 +333,7 @@ def loss_curves(history, *, title: str | None = None, path=None) -> Figure:
         _plot_history(ax, series, label)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(title or "Loss per epoch: total and each term (train solid, validation dashed)")
+    _suptitle(fig, title or "Loss per epoch: total and each term (train solid, validation dashed)")
     return save(fig, path)
 
 
@@ -400,7 +407,7 @@ def latent_maps(codes, labels, *, methods=("pca", "tsne"), class_names=None, max
         ax.set_title(PANEL_TITLES[method])
     axes[-1].legend(title="label", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, markerscale=2.5,
                     frameon=False)
-    fig.suptitle(title or f"Latent codes ({Z.shape[1]}-D, {len(Z)} points) projected to 2-D, coloured by label")
+    _suptitle(fig, title or f"Latent codes ({Z.shape[1]}-D, {len(Z)} points) projected to 2-D, coloured by label")
     return save(fig, path)
 
 
@@ -436,18 +443,21 @@ def filter_tiles(weights, image_shape=None, *, n: int = 64, title: str | None = 
     negative: the picture shows each filter's pattern, not its size. Multi-channel conv filters show
     their channel mean (RGB when C = 3).
     """
-    panels = _as_dict(weights, "first layer")
-    fig = new_figure(3.6 * len(panels) + 0.4, 4.0)
+    panels = {label: _filters_as_images(W, image_shape)[:n] for label, W in _as_dict(weights, "first layer").items()}
+    first = next(iter(panels.values()))
+    cols = grid_columns(len(first))
+    rows = math.ceil(len(first) / cols)
+    aspect = rows * first.shape[2] / (cols * first.shape[3])  # height / width of the tiled panel
+    fig = new_figure(3.6 * len(panels) + 0.4, 3.6 * aspect + 0.8)  # no empty bands above and below the tiles
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (label, W) in zip(axes, panels.items()):
-        F = _filters_as_images(W, image_shape)[:n]
+    for ax, (label, F) in zip(axes, panels.items()):
         if F.shape[1] not in (1, 3):
             F = F.mean(axis=1, keepdims=True)
         scale = np.abs(F).reshape(len(F), -1).max(axis=1)
         F = 0.5 + 0.5 * F / np.where(scale > 0, scale, 1.0)[:, None, None, None]  # each in [0, 1], 0 -> 0.5
         _show_tiles(ax, tile_images(F, ncols=grid_columns(len(F))), pad_colour=FILTER_PAD_COLOUR)
         ax.set_title(f"{label}: {len(F)} filters {F.shape[2]}x{F.shape[3]}", fontsize=10)
-    fig.suptitle(title or "First-layer filters (each tile scaled alone: grey 0, white +, black -)")
+    _suptitle(fig, title or "First-layer filters (each tile scaled alone: grey 0, white +, black -)")
     return save(fig, path)
 
 
@@ -486,7 +496,7 @@ def code_histograms(codes, *, rho: float | None = None, bins: int = 40, title: s
     for ax in (ax_all, ax_mean):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title or "Code activations")
+    _suptitle(fig, title or "Code activations")
     return save(fig, path)
 
 
@@ -522,7 +532,7 @@ def generation_comparison(samples, image_shape, *, n: int = 36, title: str | Non
         images = as_images(S, shape, "generation_comparison")[:n]
         _show_tiles(ax, tile_images(images, ncols=grid_columns(len(images))))
         ax.set_title(label, fontsize=9)
-    fig.suptitle(title or "Decoded samples: is the model a generator?")
+    _suptitle(fig, title or "Decoded samples: is the model a generator?")
     return save(fig, path)
 
 
@@ -578,7 +588,7 @@ def latent_manifold(decode, latent_dim: int, image_shape, *, n: int = 15, codes=
     ax.set_xlabel("first grid coordinate  ->")
     ax.set_ylabel("second grid coordinate  ->")
     ax.set_title(how, fontsize=9)
-    fig.suptitle(title or f"Decoder output over a {n}x{n} grid of {latent_dim}-D codes")
+    _suptitle(fig, title or f"Decoder output over a {n}x{n} grid of {latent_dim}-D codes")
     return save(fig, path)
 
 
@@ -605,6 +615,8 @@ def compare_curves(x, series: dict, *, xlabel: str, ylabel: str, title: str, log
         ax.plot(x, ys, marker="o", lw=1.8, label=label)
     for label, value in (reference or {}).items():
         ax.axhline(float(value), color="black", ls="--", lw=1.2, label=label)
+        ax.update_datalim([(ax.dataLim.x0, float(value))])  # autoscaling ignores axhline
+    ax.autoscale_view()
     if log_y:
         ax.set_yscale("log")
         _plain_log_labels(ax)
@@ -617,7 +629,7 @@ def compare_curves(x, series: dict, *, xlabel: str, ylabel: str, title: str, log
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.suptitle(title)
+    _suptitle(fig, title)
     return save(fig, path)
 
 
@@ -659,7 +671,7 @@ def anomaly_scores(scores_normal, scores_anomalous, *, labels=("normal", "anomal
     ax_roc.legend(fontsize=8, loc="lower right")
     for ax in (ax_hist, ax_roc):
         ax.grid(alpha=0.3)
-    fig.suptitle(title or "Anomaly detection by score")
+    _suptitle(fig, title or "Anomaly detection by score")
     return save(fig, path)
 
 
@@ -684,5 +696,5 @@ def value_maps(maps: dict, *, title: str, annotate: bool = True, cmap: str = "vi
         ax.set_yticks([])
         ax.set_title(label, fontsize=9)
         fig.colorbar(img, ax=ax, shrink=0.8)
-    fig.suptitle(title)
+    _suptitle(fig, title)
     return save(fig, path)
