@@ -14,9 +14,10 @@ For each code size L (2 and 8) two models with the same layers (64-64-L-64-64, R
   labels     how many digit classes the samples spread over (exp of the entropy of the predicted labels; 10 is even)
 
 What to look for
-- samples.png: the VAE's samples are blurrier (its decoder averages over nearby codes) but are digits;
-  the plain AE's are sharper but more often malformed, where the fitted Gaussian puts mass in the gaps
-  between the regions its codes actually occupy.
+- samples.png: at L = 8, the VAE's samples are blurrier (its decoder averages over nearby codes) but are
+  digits; the plain AE's are sharper but more often malformed, where the fitted Gaussian puts mass in
+  the gaps between the regions its codes actually occupy. At L = 2 the two look alike: a Gaussian fitted
+  to a 2-D code covers it well enough.
 - codes_L2_ae.png / codes_L2_vae.png: the 2-D codes of both models. The VAE's fill a round blob near
   N(0, I); the plain AE's form elongated clusters with empty space between them, which a Gaussian fit cannot know about.
 - manifold_*.png: the decoded latent plane. For L = 8, the grid runs over the first two principal

@@ -12,7 +12,8 @@ All three are then given test digits corrupted both ways.
 What to look for
 - The table: each model's output compared with the clean digit. The plain AE removes part of the noise
   too (its bottleneck cannot copy noise), but each DAE removes more of the corruption it was trained on.
-  On clean input the DAEs lose a little accuracy: the price of robustness.
+  On clean input the DAEs reconstruct worse (about twice the plain AE's error on digits): the price
+  of robustness.
 - denoising_gaussian.png / denoising_masking.png: corrupted input, each model's output, clean digit.
 - triptych.png: each DAE on the corruption it was trained for.
 - filters.png: the first-layer filters of the three models.
