@@ -28,7 +28,10 @@ FIGURES = {
     "reconstructions.png": "The same test digits reconstructed by each model, with each row's mean squared error.",
     "loss_curves.png": "Training (solid) and validation (dashed) loss per epoch, with every penalty term "
                        "(KL sparsity, weight decay, the VAE's KL) drawn on its own. The denoising AE trains on "
-                       "noisy input but is validated on clean input, hence its lower validation loss.",
+                       "noisy input but is validated on clean input, hence its lower validation loss. The sparse AE's "
+                       "KL term is lower on validation too: rho_hat is a batch mean, the validation set is one "
+                       "large batch whose rho_hat scatters less around rho than that of a training batch of 32, "
+                       "and the KL, convex in rho_hat, grows with the scatter.",
     "latent_shallow_ae.png": "The shallow AE's codes of the test set in 2-D (PCA and t-SNE), coloured by digit: "
                              "it was never told the labels, yet digits gather.",
     "filters.png": "First-layer weights as images: each tile is what one hidden unit looks for. The sparse AE's "
