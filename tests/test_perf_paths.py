@@ -3,7 +3,8 @@
 - Conv2D, stride 1 and out_channels <= in_channels: the "flipped route" (y as a transposed convolution
   with the flipped kernel, dx and dW from im2col(dy)) instead of im2col(x) and col2im;
 - Upsample2D nearest: the offset loop of strided copies / additions instead of a broadcast reshape / a sum
-  over two inner axes.
+  over two inner axes;
+- backward_params (a first layer's backward, without dx): the same parameter gradients as backward.
 """
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 
 from tinyae import kernels
 from tinyae.gradcheck import check_layer
-from tinyae.layers import Conv2D, Upsample2D
+from tinyae.layers import Conv2D, ConvTranspose2D, Dense, GaussianNoise, ReLU, TiedDense, Upsample2D
+from tinyae.models import Autoencoder, Sequential
 
 F64 = np.float64
 
@@ -83,3 +85,114 @@ def test_upsample_nearest_offset_loop_equals_the_block_formulas(scale):
                                   .reshape(2, 3, 4 * sh, 5 * sw))
     dy = rng.normal(size=y.shape)
     np.testing.assert_allclose(layer.backward(dy), dy.reshape(2, 3, 4, sh, 5, sw).sum(axis=(3, 5)), rtol=1e-14)
+
+
+# --------------------------------------------------------------------------------------------------
+# backward_params: the parameter gradients of backward, without dx
+# --------------------------------------------------------------------------------------------------
+
+
+def _grads_after(layer, x, dy, method):
+    """Each Param's grad after forward(x) and ``method``(dy) from zero, and what the method returned."""
+    layer.zero_grad()
+    layer.forward(x, training=True)
+    out = getattr(layer, method)(dy)
+    return [p.grad.copy() for p in layer.params()], out
+
+
+def _layer_cases():
+    rng = np.random.default_rng(7)
+    enc = Dense(6, 4, seed=1)
+    yield Dense(6, 4, seed=0), rng.random((5, 6), dtype=np.float32), (5, 4)
+    yield TiedDense(enc), rng.random((5, 4), dtype=np.float32), (5, 6)
+    yield Conv2D(2, 3, 3, padding=1, seed=2), rng.random((2, 2, 5, 6), dtype=np.float32), (2, 3, 5, 6)  # im2col
+    yield Conv2D(3, 2, 3, padding=1, seed=3), rng.random((2, 3, 5, 6), dtype=np.float32), (2, 2, 5, 6)  # flipped
+    yield Conv2D(2, 3, 3, stride=2, seed=4), rng.random((2, 2, 7, 7), dtype=np.float32), (2, 3, 3, 3)
+    yield ConvTranspose2D(2, 3, 3, stride=2, seed=5), rng.random((2, 2, 3, 3), dtype=np.float32), (2, 3, 7, 7)
+
+
+@pytest.mark.parametrize("case", list(_layer_cases()), ids=lambda c: repr(c[0]))
+def test_backward_params_adds_exactly_the_parameter_gradients_of_backward(case):
+    layer, x, dy_shape = case
+    assert layer.W is next(layer.params())
+    dy = np.random.default_rng(8).normal(size=dy_shape).astype(np.float32)
+    full, dx = _grads_after(layer, x, dy, "backward")
+    only, none = _grads_after(layer, x, dy, "backward_params")
+    assert dx is not None and dx.shape == x.shape and none is None
+    for a, b in zip(full, only):
+        np.testing.assert_array_equal(a, b)  # bit-identical: the same operations, dx left out
+        assert np.any(a != 0)
+
+
+def test_backward_params_adds_into_the_grad_like_backward():
+    layer = Dense(3, 2, seed=0)
+    x, dy = np.ones((4, 3), dtype=np.float32), np.ones((4, 2), dtype=np.float32)
+    layer.forward(x)
+    layer.backward_params(dy)
+    once = layer.W.grad.copy()
+    layer.backward_params(dy)
+    np.testing.assert_array_equal(layer.W.grad, 2 * once)  # ADDED, as the contract says
+
+
+def test_backward_params_before_forward_is_refused():
+    with pytest.raises(RuntimeError, match="before forward"):
+        Dense(3, 2).backward_params(np.ones((4, 2), dtype=np.float32))
+
+
+def test_dense_backward_params_skips_the_dx_product(monkeypatch):
+    """The point of it: no dy @ W.T (the dx product), and so 1 product instead of 2."""
+    layer = Dense(5, 3, seed=0)
+    x = np.ones((4, 5), dtype=np.float32)
+    layer.forward(x)
+    shapes = []
+
+    class Spy(np.ndarray):
+        def __matmul__(self, other):
+            shapes.append((self.shape, other.shape))
+            return np.asarray(self) @ np.asarray(other)
+
+    layer._x = x.view(Spy)  # x.T @ dy goes through the spy
+    dy = np.ones((4, 3), dtype=np.float32).view(Spy)  # dy @ W.T would too
+    layer.backward_params(dy)
+    assert shapes == [((5, 4), (4, 3))]  # x.T @ dy only
+
+
+def test_sequential_backward_params_starts_at_the_first_layer_with_params():
+    """A noise layer before the first Dense gets no backward; the Params get what backward gives them."""
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 5), dtype=np.float32)
+    dy = rng.normal(size=(6, 2)).astype(np.float32)
+
+    def stack():
+        return Sequential(GaussianNoise(0.1, seed=3), Dense(5, 4, seed=1), ReLU(), Dense(4, 2, seed=2))
+
+    ref, fast = stack(), stack()
+    ref.forward(x, training=True)
+    ref.backward(dy)
+    fast.forward(x, training=True)
+    calls = []
+    fast.layers[0].backward = lambda d: calls.append(d)
+    assert fast.backward_params(dy) is None
+    assert calls == []
+    for a, b in zip(ref.params(), fast.params()):
+        np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_autoencoder_step_gives_the_gradients_of_the_full_backward():
+    """loss_and_backward (encoder.backward_params) against the same step with the encoder's full backward."""
+    rng = np.random.default_rng(1)
+    x = rng.random((8, 6))
+
+    def model():
+        enc = Sequential(Dense(6, 4, seed=1, dtype=F64), ReLU(), Dense(4, 3, seed=2, dtype=F64))
+        dec = Sequential(Dense(3, 6, seed=3, dtype=F64))
+        return Autoencoder(enc, dec, loss="mse")
+
+    fast, ref = model(), model()
+    fast.loss_and_backward(x)
+    h = ref.encoder.forward(x, training=True)
+    out = ref.decoder.forward(h, training=True)
+    ref.loss.forward(out, x)
+    ref.encoder.backward(ref.decoder.backward(ref.loss.backward()))
+    for a, b in zip(ref.params(), fast.params()):
+        np.testing.assert_array_equal(a.grad, b.grad)

@@ -279,11 +279,13 @@ def matmul_products(model, batch: int) -> list:
     products = []
     shape = (batch, *model.input_shape)
     parts = [leaf_layers(model.encoder), leaf_layers(model.decoder)]
+    first = True  # the first layer with Params computes no dx (its input is data: Layer.backward_params)
     for k, layers in enumerate(parts):
         if k == 1 and isinstance(model, VAE):
             shape = (batch, model.latent_dim)  # the decoder gets z, not [mu, logvar]
         for layer in layers:
             out = layer.output_shape(shape)
+            count = len(products)
             if isinstance(layer, (Dense, TiedDense)):
                 n, i, o = batch, layer.in_features, layer.out_features
                 w = (i, o) if isinstance(layer, Dense) else (o, i)
@@ -312,6 +314,9 @@ def matmul_products(model, batch: int) -> list:
                 products += [((C_in, ck), (C_in, p), True, False),   # col = W.T @ x
                              ((C_in, p), (ck, p), False, True),      # dW = x @ dcol.T
                              ((C_in, ck), (ck, p), False, False)]    # dx = W @ dcol
+            if first and len(products) > count:
+                products.pop()  # the first layer's dx (dcol) product: backward_params skips it
+                first = False
             shape = out
     return products
 

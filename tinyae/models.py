@@ -54,6 +54,21 @@ class Sequential(Layer):
             dy = layer.backward(dy)
         return dy
 
+    def backward_params(self, dy):
+        """``backward`` without dx, for a stack whose input is data (a model's encoder; Layer.backward_params).
+
+        The layers before the first one with Params get no backward at all (they have nothing to add
+        into), and that first one computes its parameter gradients only.
+        """
+        with_params = [i for i, layer in enumerate(self.layers) if any(True for _ in layer.params())]
+        if not with_params:
+            return None
+        first = with_params[0]
+        for layer in reversed(self.layers[first + 1:]):
+            dy = layer.backward(dy)
+        self.layers[first].backward_params(dy)
+        return None
+
     def params(self):
         """Each Param once, in layer order (a tied Param is yielded at its first use only)."""
         return (p for _, p in self.named_params())
@@ -124,12 +139,13 @@ def _fmt_shape(shape) -> str:
 # One training step (DESIGN.md, "Data flow"):
 #
 #     x ──► encoder ──► h ──► decoder ──► x̂ ──► loss(x̂, target) ──► L  (+ penalties(h), + weight decay)
-#     dx ◄── encoder.backward ◄── dh ◄── decoder.backward ◄── dx̂ ◄── loss.backward()
+#          encoder.backward_params ◄── dh ◄── decoder.backward ◄── dx̂ ◄── loss.backward()
 #                                 dh += Σ penalty.backward()
 #
 # The code h feeds two things, the decoder and the penalties, so by the chain rule its gradient is the
-# sum of the two contributions. That sum is formed BEFORE encoder.backward runs, so the encoder is
-# differentiated once, with the total dh.
+# sum of the two contributions. That sum is formed BEFORE the encoder's backward runs, so the encoder is
+# differentiated once, with the total dh. The encoder's input is data: nobody needs dL/dx, so the step
+# calls backward_params (the parameter gradients only; Layer.backward_params).
 
 
 def _as_part(part, what: str) -> Layer:
@@ -389,7 +405,7 @@ class Autoencoder(Layer):
         for key, pen in zip(self._penalty_keys, self.penalties):
             terms[key] = pen.forward(h)
             dh = dh + pen.backward()  # the code's second use: its gradient adds up (a new array: dh is not mutated)
-        self.encoder.backward(dh)
+        self.encoder.backward_params(dh)  # the parameter gradients only: nobody needs dL/dx of the data
         if self._decay is not None:
             terms["weight_decay"] = self._decay.forward()
             self._decay.backward()  # adds lam * W into W.grad
@@ -683,7 +699,7 @@ class VAE(Autoencoder):
         dmu_kl, dlogvar_kl = self.kl.backward()
         dmu = dz + self.beta * dmu_kl
         dlogvar = dz * eps * (0.5 * std) + self.beta * dlogvar_kl
-        self.encoder.backward(xp.concatenate([dmu, dlogvar], axis=1))  # (N, 2L)
+        self.encoder.backward_params(xp.concatenate([dmu, dlogvar], axis=1))  # (N, 2L); no dL/dx of the data
         return self._finish_vae(rec, kl, out)
 
     def evaluate_loss(self, x, target=None, eps=None, seed: int = 0):

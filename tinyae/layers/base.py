@@ -4,10 +4,17 @@ A layer is a pair of functions and the parameters they share:
 
     y  = layer.forward(x, training=False)   # keeps on self exactly what backward needs
     dx = layer.backward(dy)                 # dy = dL/dy, returns dx = dL/dx and ADDS dL/dW into W.grad
+    layer.backward_params(dy)               # the same additions into W.grad, and no dx
 
 ``backward`` never changes a parameter's value: updating is the optimizer's job, so the same
 ``backward`` can be checked against finite differences. Because gradients are added (``+=``), a
 Param used twice (tied weights) collects the sum of both uses; call ``zero_grad()`` between steps.
+
+``backward_params`` is for a layer whose input is data, the first layer of a model: nobody needs
+dL/dx there, and for a dense or convolutional layer dx is a whole matrix product (for the dense
+autoencoder 784-256-64-256-784, 15% of a training step's products). By default it is ``backward``
+with dx thrown away, so every layer has it; Dense and Conv2D skip the work. A model's training step
+calls it on its encoder (``Sequential.backward_params``).
 """
 
 from __future__ import annotations
@@ -70,6 +77,13 @@ class Layer:
 
     def backward(self, dy):
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    def backward_params(self, dy):
+        """Only the parameter gradients: ADDS into every ``param.grad`` exactly what ``backward`` adds,
+        returns None. For a layer whose input is data, where dx = dL/dx is never used. This default
+        runs ``backward`` and drops dx; layers whose dx costs real work override it to skip that work
+        (tests/test_perf_paths.py checks that both give identical gradients)."""
+        self.backward(dy)
 
     def params(self):
         """Yield this layer's Params in a fixed order (none by default)."""

@@ -17,6 +17,9 @@ ordered (c, i, j) like W flattened to W_mat (F, C*KH*KW). The whole batch is the
                dcol   = W_mat.T @ dy_mat              (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
                dx     = col2im(dcol)                  (N, C, H, W): each window entry added back where it came from
 
+``backward_params(dy)`` stops after db: a model's first layer, whose input is data, needs neither dcol
+nor the col2im (see Layer.backward_params).
+
 With stride 1 and no more output than input channels, Conv2D computes the same numbers by a "flipped
 route" that moves less memory (a convolution is a transposed convolution with the kernel turned by
 180 degrees; see the comment above Conv2D._flipped_route).
@@ -144,24 +147,30 @@ class Conv2D(_ConvBase):
         # (F, N*OH*OW) -> (F, N, OH, OW) -> (N, F, OH, OW), copied so the next layer gets a contiguous array
         return xp.ascontiguousarray(y_mat.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         x_shape = self._cached("_x_shape")
         N, F = x_shape[0], self.out_channels
         OH, OW = conv_output_hw(x_shape, self.kernel_size, self.stride, self.padding, where=repr(self))
         self.check_grad(dy, (N, F, OH, OW))
         if self._x_mat is not None:  # forward took the flipped route
-            return self._backward_flipped(dy)
+            return self._backward_flipped(dy, need_dx)
         col = self._cached("_col")
         dy_mat = dy.transpose(1, 0, 2, 3).reshape(F, N * OH * OW)  # (N, F, OH, OW) -> (F, N*OH*OW)
         self.W.grad += (dy_mat @ col.T).reshape(self.W.shape)  # (F, N*OH*OW) @ (N*OH*OW, C*KH*KW) -> (F, C*KH*KW)
         if self.b is not None:
             self.b.grad += dy_mat.sum(axis=1)  # (F,)
+        if not need_dx:  # a first layer, whose input is data: no dcol product, no col2im (backward_params)
+            return None
         if F == 1:  # an outer product: same numbers as the product below, several times faster than BLAS's K=1 gemm
             dcol = self.W.value.reshape(1, -1).T * dy_mat  # (C*KH*KW, 1) * (1, N*OH*OW) -> (C*KH*KW, N*OH*OW)
         else:
             dcol = self.W.value.reshape(F, -1).T @ dy_mat  # (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
         KH, KW = self.kernel_size
         return kernels.col2im(dcol, x_shape, KH, KW, self.stride, self.padding)  # (N, C, H, W)
+
+    def backward_params(self, dy):
+        """dW and db, and no dx (see Layer.backward_params)."""
+        self.backward(dy, need_dx=False)
 
     # -- the flipped route: stride 1, F <= C ---------------------------------------------------------
     #
@@ -206,7 +215,7 @@ class Conv2D(_ConvBase):
         self._col, self._x_mat, self._x_shape = None, x_mat, tuple(x.shape)  # dW needs x, as x_mat
         return y
 
-    def _backward_flipped(self, dy):
+    def _backward_flipped(self, dy, need_dx):
         xp = backend.array_module(dy)
         N, C, H, W = self._x_shape
         F = self.out_channels
@@ -217,6 +226,8 @@ class Conv2D(_ConvBase):
         self.W.grad += dW_flip.reshape(C, F, KH, KW)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # -> (F, C, KH, KW)
         if self.b is not None:
             self.b.grad += dy.sum(axis=(0, 2, 3))  # (F,)
+        if not need_dx:
+            return None
         dx_mat = self._W_flip() @ dcol  # (C, F*KH*KW) @ (F*KH*KW, N*H*W) -> (C, N*H*W)
         return xp.ascontiguousarray(dx_mat.reshape(C, N, H, W).transpose(1, 0, 2, 3))  # (N, C, H, W)
 

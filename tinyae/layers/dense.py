@@ -17,6 +17,9 @@ TiedDense is the decoder half of a tied autoencoder: it reuses the encoder's W, 
 Both layers ADD into ``W.grad``, so the shared Param ends up holding the sum of its two uses, which
 is exactly the derivative of the loss with respect to a weight that appears twice.
 
+``backward_params(dy)`` (= ``backward(dy, need_dx=False)``) computes dW and db only: the backward of a
+model's first layer, whose input is data, so that its dx (a whole matrix product) is never computed.
+
 Derivation, step by step: docs/layers/dense.md.
 """
 
@@ -117,13 +120,19 @@ class Dense(Layer):
             y += self.b.value  # (out,) broadcast over the batch; y is fresh, so in place is safe
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         x = self._cached("_x")
         self.check_grad(dy, (x.shape[0], self.out_features))
         self.W.grad += x.T @ dy  # (in, N) @ (N, out) -> (in, out)
         if self.b is not None:
             self.b.grad += dy.sum(axis=0)  # (out,)
-        return dy @ self.W.value.T  # (N, out) @ (out, in) -> (N, in)
+        if need_dx:  # False for a first layer, whose input is data (backward_params)
+            return dy @ self.W.value.T  # (N, out) @ (out, in) -> (N, in)
+        return None
+
+    def backward_params(self, dy):
+        """dW and db, and no dx: one matrix product fewer (see Layer.backward_params)."""
+        self.backward(dy, need_dx=False)
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if len(input_shape) != 2 or input_shape[1] != self.in_features:
@@ -164,14 +173,18 @@ class TiedDense(Layer):
     def __init__(self, encoder: Dense, *, bias: bool = True, seed=None):
         if not isinstance(encoder, Dense):
             raise TypeError(f"TiedDense: encoder must be a Dense layer, got {type(encoder).__name__}")
-        self.encoder = encoder
-        self.W = encoder.W  # shared, not copied
+        self.encoder = encoder  # its W is this layer's W (the property below): shared, not copied
         self.use_bias = bool(bias)
         self.b = Param(host_array([0.0] * encoder.in_features, encoder.W.value.dtype), "b") if self.use_bias else None
         if self.b is not None:
             self.b.to(backend.device_of(encoder.W.value))
         self.tied_to = None  # position of the encoder in the model, filled by the model (see the docstring)
         self._x = None
+
+    @property
+    def W(self) -> Param:
+        """The encoder's own W Param (read-only here: one Param, so the tie cannot come undone)."""
+        return self.encoder.W
 
     @property
     def in_features(self) -> int:
@@ -194,14 +207,20 @@ class TiedDense(Layer):
             y += self.b.value  # (in,) broadcast over the batch
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         x = self._cached("_x")
         self.check_grad(dy, (x.shape[0], self.out_features))
         # d/dW of sum(dy * (x @ W.T)) is (x.T @ dy).T = dy.T @ x; added to what the encoder adds.
         self.W.grad += dy.T @ x  # (in, N) @ (N, out) -> (in, out)
         if self.b is not None:
             self.b.grad += dy.sum(axis=0)  # (in,)
-        return dy @ self.W.value  # (N, in) @ (in, out) -> (N, out)
+        if need_dx:  # False for a first layer (backward_params)
+            return dy @ self.W.value  # (N, in) @ (in, out) -> (N, out)
+        return None
+
+    def backward_params(self, dy):
+        """dW and db, and no dx (see Layer.backward_params)."""
+        self.backward(dy, need_dx=False)
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if len(input_shape) != 2 or input_shape[1] != self.in_features:
