@@ -84,8 +84,8 @@ def test_fused_bce_keeps_tiny_losses_that_log_of_one_plus_e_would_round_to_zero(
         np.testing.assert_allclose(total, np.log1p(np.exp(-30.0)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_goldberg_log1p_is_accurate_to_a_few_ulps(dtype):
+def test_goldberg_log1p_is_accurate_to_a_few_ulps(dtype=np.float64):
+    # float64 (gradient checks) takes e from NumPy's exp and log1p(e) by Goldberg's trick.
     # Per element: with t = [z >= 0], max(z, 0) - z t = 0, so each term is log1p(exp(-|z|)) alone.
     rng = np.random.default_rng(3)
     z = np.concatenate([rng.normal(scale=8, size=2000), np.logspace(-7, 1.9, 300)]).astype(dtype)
@@ -95,6 +95,37 @@ def test_goldberg_log1p_is_accurate_to_a_few_ulps(dtype):
     got = np.array([fused_cpu.bce_with_logits_forward(z[i:i + 1], t[i:i + 1])[0] for i in range(z.size)])
     ulps = np.max(np.abs(got - exact) / exact) / np.finfo(dtype).eps
     assert ulps <= 4, f"log1p by Goldberg's trick is off by {ulps:.1f} ulps"
+
+
+def _ulps_from_exact(got, exact):
+    """|got - exact| in units of the float32 spacing at exact (subnormal results included)."""
+    spacing = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - exact) / spacing
+
+
+def test_float32_exp_and_log1p_are_within_1_and_4_ulps_of_the_exact_values():
+    """The float32 loop's own exp(-|z|) and log1p(e), against float64 (near exact) on [-120, 120]:
+    the whole range, the reduction's edges (k = 0, 1, ..., 150), subnormal results and the cap at 104."""
+    edges = np.log(2) * np.arange(151)  # where round(a / ln2) steps
+    special = [0.0, -0.0, 1e-30, 1e-7, 87.3, 88.7, 103.2, 103.9, 104.0, 104.5, 150.0, 1e4]
+    z = np.concatenate([np.linspace(-120, 120, 400_001), edges, -edges, edges + 0.3466, edges - 0.3466,
+                        special]).astype(np.float32)
+    t = (z >= 0).astype(np.float32)  # then each loss term is log1p(exp(-|z|)) alone
+    e, terms = np.empty_like(z), np.empty_like(z)
+    fused_cpu._bce_logits_forward_kernel_f32(z, t, e, terms)
+    exact_e = np.exp(-np.abs(z.astype(np.float64)))
+    assert np.max(_ulps_from_exact(e, exact_e)) <= 1.0
+    assert np.all(e[np.abs(z) >= 104] == 0) and np.all(e[z == 0] == 1)
+    assert np.max(_ulps_from_exact(terms, np.log1p(exact_e))) <= 4.0
+
+
+def test_float32_loss_stays_in_float32_and_matches_the_float64_kernel():
+    z, t = _bce_pair(np.float32, shape=(64, 100), scale=6.0)
+    total32, e32 = fused_cpu.bce_with_logits_forward(z, t)
+    total64, e64 = fused_cpu.bce_with_logits_forward(z.astype(np.float64), t.astype(np.float64))
+    assert total32.dtype == e32.dtype == np.float32
+    np.testing.assert_allclose(float(total32), float(total64), rtol=1e-6)
+    np.testing.assert_allclose(e32, e64, rtol=2 * np.finfo(np.float32).eps, atol=0)
 
 
 def test_fused_loops_keep_float32():
