@@ -143,3 +143,41 @@ def test_non_contiguous_arrays_take_the_numpy_path(monkeypatch):
     loss.forward(z, t)
     assert loss._e is None
     np.testing.assert_allclose(loss.backward(), (1 / (1 + np.exp(-z)) - t) / z.size, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 4, 5)])
+def test_fused_relu_forward_equals_the_numpy_lines(dtype, shape, monkeypatch):
+    from tinyae.layers import ReLU
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=shape).astype(dtype)
+    x.flat[:3] = (0.0, -0.0, 1e-30)  # the kink and its neighbours
+    y, mask = fused_cpu.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    np.testing.assert_array_equal(mask, x > 0)
+    assert y.dtype == dtype and mask.dtype == np.bool_ and y.shape == mask.shape == shape
+    for impl in ("reference", "numba"):  # the layer takes each path, with the same results
+        monkeypatch.setenv(kernels.ENV_VAR, impl)
+        layer = ReLU()
+        np.testing.assert_array_equal(layer.forward(x), y)
+        np.testing.assert_array_equal(layer._mask, mask)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", [2, (3, 2), (1, 3)])
+def test_fused_nearest_upsampling_equals_the_offset_loop_bit_for_bit(dtype, scale, monkeypatch):
+    from tinyae.layers import Upsample2D
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 3, 4, 5)).astype(dtype)
+    results = {}
+    for impl in ("reference", "numba"):
+        monkeypatch.setenv(kernels.ENV_VAR, impl)
+        layer = Upsample2D(scale)
+        y = layer.forward(x)
+        dy = np.random.default_rng(7).normal(size=y.shape).astype(dtype)
+        results[impl] = (y, layer.backward(dy))
+    for a, b in zip(results["reference"], results["numba"]):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)

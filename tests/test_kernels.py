@@ -23,6 +23,9 @@ IDS = [f"x{c[0]}-k{c[1]}-s{c[2]}-p{c[3]}".replace(" ", "") for c in CONFIGS]
 POOL_CONFIGS = [c for c in CONFIGS if c[3][0] <= c[1][0] // 2 and c[3][1] <= c[1][1] // 2] + [
     ((2, 3, 7, 6), (3, 3), (1, 1), (1, 1)),
     ((2, 2, 6, 7), (3, 2), (2, 1), (1, 0)),
+    ((2, 3, 7, 9), (2, 2), (2, 2), (0, 0)),  # the 2x2 kernels of numba_cpu: odd sizes leave a row/column out
+    ((2, 2, 6, 5), (2, 2), (1, 1), (0, 0)),  # 2x2 forward with overlap (its backward: the general kernel)
+    ((1, 2, 8, 7), (2, 2), (3, 2), (0, 0)),
 ]
 
 
@@ -354,8 +357,10 @@ def test_as_pair():
         shapes.as_pair(-1, "padding", "X", minimum=0)
 
 
-def test_numba_maxpool_backward_refuses_an_argmax_outside_the_window():
-    argmax = np.zeros((1, 1, 2, 2), dtype=np.int32)
+@pytest.mark.parametrize("stride", [2, 1])  # the 2x2 kernel of numba_cpu, and the general one
+def test_numba_maxpool_backward_refuses_an_argmax_outside_the_window(stride):
+    out = 2 if stride == 2 else 3
+    argmax = np.zeros((1, 1, out, out), dtype=np.int32)
     argmax[0, 0, 1, 1] = 4  # a 2x2 window has offsets 0..3
     with pytest.raises(ValueError, match="argmax holds an offset outside the window"):
-        kernels.maxpool_backward(np.ones((1, 1, 2, 2)), argmax, (1, 1, 4, 4), 2, 2, impl="numba")
+        kernels.maxpool_backward(np.ones((1, 1, out, out)), argmax, (1, 1, 4, 4), 2, 2, stride, impl="numba")

@@ -208,3 +208,88 @@ def bce_with_logits_backward(z, t, e, denom):
     dz = np.empty_like(z)
     _bce_logits_backward_kernel(_flat(z), _flat(t), _flat(e), f(1), f(denom), _flat(dz))
     return dz
+
+
+# --------------------------------------------------------------------------------------------------
+# ReLU (see tinyae.layers.activations.ReLU)
+# --------------------------------------------------------------------------------------------------
+#
+# NumPy's float32 maximum(x, 0) is not vectorised on this CPU (about 1 ns per element: 1.6 ms on the conv
+# AE's (128, 16, 28, 28) activations), and the layer makes a second pass for the mask x > 0. One loop
+# writes both; LLVM turns the comparison and the choice into vector instructions: 2.2 -> 1.0 ms there,
+# 0.04 -> 0.012 ms on a (128, 256) batch. (The backward, dy * mask, stays NumPy's: a loop was slower.)
+# The choice is "x if x > 0 else 0", which is max(x, 0) for every finite x (layers refuse NaN/Inf
+# inputs); -0.0 becomes +0.0 here (maximum keeps -0.0), a difference no comparison of values sees.
+
+
+@njit(cache=True, error_model="numpy")
+def _relu_forward_kernel(x, zero, y, mask):
+    for i in range(x.size):
+        positive = x[i] > zero
+        mask[i] = positive
+        y[i] = x[i] if positive else zero
+
+
+def relu_forward(x):
+    """(max(x, 0), the mask x > 0) in one pass; the twin of ``ReLU.forward``'s two lines."""
+    y, mask = np.empty_like(x), np.empty(x.shape, dtype=np.bool_)
+    _relu_forward_kernel(_flat(x), x.dtype.type(0), _flat(y), _flat(mask))
+    return y, mask
+
+
+# --------------------------------------------------------------------------------------------------
+# Nearest upsampling (see tinyae.layers.pooling.Upsample2D)
+# --------------------------------------------------------------------------------------------------
+#
+# The layer's offset loop makes sh*sw strided passes over the output (a strided store or load in each);
+# here one pass per image row: each input row is read once and written to its sh output rows (forward),
+# each block is summed in the reference's order, entry (0, 0) first, then (0, 1), ..., row by row
+# (backward), so the sums are the same, bit for bit. On the conv AE's (128, 16, 28, 28) output:
+# forward 2.4 -> 0.7 ms, backward 2.6 -> 0.8 ms.
+
+
+@njit(cache=True)
+def _upsample_nearest_kernel(x, sh, sw, y):
+    N, C, H, W = x.shape
+    for n in range(N):
+        for c in range(C):
+            for h in range(H):
+                src = x[n, c, h]  # (W,)
+                for i in range(sh):
+                    dst = y[n, c, h * sh + i]  # (W*sw,)
+                    for w in range(W):
+                        for j in range(sw):
+                            dst[w * sw + j] = src[w]
+
+
+@njit(cache=True)
+def _upsample_nearest_backward_kernel(dy, sh, sw, dx):
+    N, C, H, W = dx.shape
+    for n in range(N):
+        for c in range(C):
+            for h in range(H):
+                dst = dx[n, c, h]  # (W,)
+                for i in range(sh):
+                    src = dy[n, c, h * sh + i]  # (W*sw,)
+                    for w in range(W):
+                        for j in range(sw):
+                            if i == 0 and j == 0:
+                                dst[w] = src[w * sw]  # entry (0, 0) of the block starts its sum
+                            else:
+                                dst[w] += src[w * sw + j]
+
+
+def upsample_nearest(x, sh, sw):
+    """y[n, c, h, w] = x[n, c, h // sh, w // sw]; the twin of ``Upsample2D.forward`` (nearest)."""
+    N, C, H, W = x.shape
+    y = np.empty((N, C, H * sh, W * sw), dtype=x.dtype)
+    _upsample_nearest_kernel(x, sh, sw, y)
+    return y
+
+
+def upsample_nearest_backward(dy, sh, sw):
+    """dx = the sum of dy over each sh x sw block; the twin of ``Upsample2D.backward`` (nearest)."""
+    N, C, H, W = dy.shape[0], dy.shape[1], dy.shape[2] // sh, dy.shape[3] // sw
+    dx = np.empty((N, C, H, W), dtype=dy.dtype)
+    _upsample_nearest_backward_kernel(dy, sh, sw, dx)
+    return dx

@@ -133,11 +133,11 @@ def _maxpool_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax):
             for ow in range(OW):
                 best = -np.inf
                 k_best = 0
-                for i in range(KH):
-                    row = xpad[oh * sh + i, ow * sw:ow * sw + KW]  # window row i
-                    for j in range(KW):
-                        if row[j] > best:  # strict: the first maximum in window order wins a tie
-                            best = row[j]
+                for i in range(KH):  # window entries indexed directly: a slice view per window row costs more
+                    for j in range(KW):  # than the comparisons themselves (4.7 -> 1 ms on the conv AE's 28x28 maps)
+                        v = xpad[oh * sh + i, ow * sw + j]
+                        if v > best:  # strict: the first maximum in window order wins a tie
+                            best = v
                             k_best = i * KW + j
                 y_plane[oh, ow] = best
                 arg_plane[oh, ow] = k_best
@@ -148,6 +148,10 @@ def _maxpool_backward_kernel(dy, argmax, KH, KW, sh, sw, ph, pw, dx):
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
     acc = np.empty((H + 2 * ph, W + 2 * pw), dtype=dx.dtype)  # one padded plane to add into, reused
+    row_of = np.empty(KH * KW, dtype=np.int64)  # offset k = i*KW + j -> (i, j), looked up: an integer
+    col_of = np.empty(KH * KW, dtype=np.int64)  # division per window was most of this kernel's time
+    for k in range(KH * KW):
+        row_of[k], col_of[k] = k // KW, k % KW
     for nc in range(N * C):
         n, c = nc // C, nc % C
         for h in range(H + 2 * ph):
@@ -161,11 +165,62 @@ def _maxpool_backward_kernel(dy, argmax, KH, KW, sh, sw, ph, pw, dx):
                 k = arg_plane[oh, ow]
                 if k < 0 or k >= KH * KW:  # a foreign argmax must not write outside the plane
                     raise ValueError("maxpool_backward: argmax holds an offset outside the window")
-                acc[oh * sh + k // KW, ow * sw + k % KW] += dy_plane[oh, ow]
+                acc[oh * sh + row_of[k], ow * sw + col_of[k]] += dy_plane[oh, ow]
         for h in range(H):  # crop: padding wins only in a window of -inf inputs, and is dropped as in the reference
             inner, dst = acc[h + ph, pw:pw + W], dx[n, c, h]
             for w in range(W):
                 dst[w] = inner[w]
+
+
+# The 2x2 window without padding, by far the most common pooling, has kernels of its own: with the
+# window's four entries written out (no loops of run-time length around them), LLVM turns the running
+# maximum into branch-free selects; the backward zeroes one flat plane and writes each winner into it
+# while it is in the cache. On the conv AE's (128, 16, 28, 28) maps the forward took 1.2 ms instead of
+# 3.5, the backward 1-2 ms instead of 4. Same comparisons in the same order (strict >, window order):
+# the same results as the reference (tests/test_kernels.py).
+
+
+@njit(cache=True)
+def _maxpool2x2_forward_kernel(x, sh, sw, y, argmax):
+    N, C = x.shape[0], x.shape[1]
+    OH, OW = y.shape[2], y.shape[3]
+    for n in range(N):
+        for c in range(C):
+            xp, yp, ap = x[n, c], y[n, c], argmax[n, c]  # (H, W), (OH, OW), (OH, OW)
+            for oh in range(OH):
+                for ow in range(OW):
+                    h, w = oh * sh, ow * sw
+                    best, k = xp[h, w], 0  # offset 0 = (0, 0); then (0, 1), (1, 0), (1, 1)
+                    v = xp[h, w + 1]
+                    k = 1 if v > best else k
+                    best = v if v > best else best
+                    v = xp[h + 1, w]
+                    k = 2 if v > best else k
+                    best = v if v > best else best
+                    v = xp[h + 1, w + 1]
+                    k = 3 if v > best else k
+                    best = v if v > best else best
+                    yp[oh, ow] = best
+                    ap[oh, ow] = k
+
+
+@njit(cache=True)
+def _maxpool2x2_backward_kernel(dy, argmax, zero, dx):
+    """Stride 2: the windows tile the map without overlap, so each winner is written once, no sums."""
+    N, C, H, W = dx.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    dx_planes = dx.reshape(N * C, H * W)  # flat planes: one index per pixel, cheap to compute
+    dy_planes, arg_planes = dy.reshape(N * C, OH * OW), argmax.reshape(N * C, OH * OW)
+    for p in range(N * C):
+        d, g, a = dx_planes[p], dy_planes[p], arg_planes[p]
+        for i in range(H * W):  # zero the plane (while it is in the cache), then place each window's winner
+            d[i] = zero
+        for oh in range(OH):
+            for ow in range(OW):
+                k = a[oh * OW + ow]
+                if k < 0 or k >= 4:  # a foreign argmax must not write outside the window
+                    raise ValueError("maxpool_backward: argmax holds an offset outside the window")
+                d[(2 * oh + k // 2) * W + 2 * ow + k % 2] = g[oh * OW + ow]  # offset k = (k // 2, k % 2)
 
 
 def maxpool_forward(x, KH, KW, stride, padding):
@@ -175,7 +230,10 @@ def maxpool_forward(x, KH, KW, stride, padding):
     OH, OW = _out_size(H, KH, sh, ph), _out_size(W, KW, sw, pw)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = np.empty((N, C, OH, OW), dtype=np.int32)
-    _maxpool_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax)
+    if (KH, KW, ph, pw) == (2, 2, 0, 0):
+        _maxpool2x2_forward_kernel(x, sh, sw, y, argmax)
+    else:
+        _maxpool_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax)
     return y, argmax
 
 
@@ -183,5 +241,8 @@ def maxpool_backward(dy, argmax, x_shape, KH, KW, stride, padding):
     """Twin of reference.maxpool_backward: dx of shape x_shape, each dy entry added to its window's winner."""
     (sh, sw), (ph, pw) = stride, padding
     dx = np.empty(tuple(x_shape), dtype=dy.dtype)
-    _maxpool_backward_kernel(dy, argmax, KH, KW, sh, sw, ph, pw, dx)
+    if (KH, KW, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0):
+        _maxpool2x2_backward_kernel(dy, argmax, dy.dtype.type(0), dx)
+    else:
+        _maxpool_backward_kernel(dy, argmax, KH, KW, sh, sw, ph, pw, dx)
     return dx
