@@ -1,6 +1,6 @@
-"""Fused element-wise loops for the CPU (Numba): the Adam update and binary cross-entropy on logits.
+"""Fused element-wise loops for the CPU (Numba): the Adam update, binary cross-entropy on logits, ReLU, upsampling.
 
-Why these two. In a dense autoencoder almost all arithmetic is in the matrix products, which BLAS
+Why Adam and the loss. In a dense autoencoder almost all arithmetic is in the matrix products, which BLAS
 runs near the machine's peak. What is left is element-wise work: NumPy runs each operation of a
 formula as its own pass over memory, creating a temporary array each time, on ONE core. The Adam
 update is 12 such passes over every parameter; BCE-with-logits is about 15 over the whole output
@@ -21,11 +21,13 @@ kernels, see ``tinyae.kernels.select_impl``), and tests/test_fused.py checks eac
 
 - ``adam_update`` performs exactly the reference's operations in the same order, in the array's dtype
   (the scalars are cast to it first, as NumPy does with Python floats): the result is bit-identical.
-- ``bce_with_logits_forward`` takes e = exp(-|z|) from NumPy (vectorised), then computes the per-element
-  losses in one pass, with log1p by Goldberg's trick (below); NumPy sums the terms, as in the reference.
-  It keeps e for the backward, which then needs no second exponential. Equal to the reference within
-  float32 rounding (measured on one (128, 784) batch: forward 1.4 ms instead of 2.3, backward 0.1 ms
-  instead of 1.4).
+- ``bce_with_logits_forward`` computes the per-element losses in one pass and keeps e = exp(-|z|) for
+  the backward, which then needs no second exponential; NumPy sums the terms, as in the reference. In
+  float32 the loop computes exp and log1p itself so that it vectorises (see below); in float64 it takes
+  e from NumPy and log1p by Goldberg's trick. Equal to the reference within rounding (measured on one
+  (128, 784) float32 batch: forward 0.53 ms instead of 2.3, backward 0.1 ms instead of 1.4).
+- ``relu_forward`` and ``upsample_nearest`` (+ backward) are one-pass twins of the lines in
+  ``ReLU.forward`` and ``Upsample2D`` (nearest), for the conv AE's large activations.
 
 Rules as in numba_cpu.py: ``cache=True``, no ``fastmath`` (it would reorder the arithmetic and assume no
 Inf/NaN), one compile per dtype. And ``error_model="numpy"``: by default Numba makes a float division
