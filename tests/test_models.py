@@ -202,6 +202,9 @@ def test_from_config_refuses_unknown_things():
     config["encoder"]["layers"][0]["class"] = "Evil"
     with pytest.raises(ValueError, match="unknown layer 'Evil'"):
         from_config(config)
+    config["encoder"]["layers"][0]["class"] = "Activation"  # an abstract base, no forward of its own
+    with pytest.raises(ValueError, match="unknown layer 'Activation'"):
+        from_config(config)
 
 
 def test_rng_states_round_trip_reproduces_the_noise():

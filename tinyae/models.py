@@ -794,7 +794,7 @@ def layer_classes() -> dict:
         for name in dir(module):
             obj = getattr(module, name)
             if (isinstance(obj, type) and issubclass(obj, Layer) and obj.__module__ == module.__name__
-                    and not name.startswith("_")):
+                    and not name.startswith("_") and obj.forward is not Layer.forward):  # not an abstract base
                 classes[name] = obj
     return classes
 

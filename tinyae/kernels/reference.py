@@ -1,6 +1,6 @@
 """The readable kernels: im2col / col2im and max-pooling, written with whole-array operations only.
 
-These are the teaching versions (docs/conv.md walks through them) and the ground truth every fast twin
+These are the teaching versions (docs/layers/conv.md walks through them) and the ground truth every fast twin
 (numba_cpu.py, cupy_gpu.py) is tested against. They use only operations of the array API standard
 (slicing with steps, reshape, permute_dims, where, boolean-mask assignment), no ``np.pad``,
 ``as_strided``, ``np.add.at`` or ``unravel_index``, so the same lines run on NumPy, CuPy and

@@ -28,7 +28,7 @@ The transposed convolution is this picture read backwards: its forward IS the co
 gradient (col = W_mat.T @ x_mat, then col2im), and its backward uses im2col. It maps an input of
 size H to (H - 1)*sh - 2*ph + KH + output_padding, undoing the size change of a Conv2D with the same
 kernel, stride and padding. ``<Conv2D(x), y> == <x, ConvTranspose2D(y)>`` for shared weights (tested).
-Derivations: docs/conv.md.
+Derivations: docs/layers/conv.md.
 """
 
 from __future__ import annotations
