@@ -129,7 +129,7 @@ class Loss:
             )
 
     def _check_unit_interval(self, x, what: str, hint: str = ""):
-        if backend.is_cupy_array(x):
+        if not backend.is_numpy_array(x):
             return  # on the GPU, float() would copy to the host and stall every step; fit checks its data once
         low, high = float(x.min()), float(x.max())
         if low < 0 or high > 1:
@@ -163,7 +163,8 @@ class MSE(Loss):
         self._check_pair(pred, target)
         self._diff = pred - target
         self._denom = denominator(pred, self.reduction)
-        return _as_loss((self._diff * self._diff).sum() / self._denom, pred)
+        xp = array_module(pred)
+        return _as_loss(xp.sum(self._diff * self._diff) / self._denom, pred)
 
     def backward(self):
         diff = self._cached("_diff")
@@ -202,7 +203,7 @@ class BCE(Loss):
         p = xp.clip(pred, self.eps, 1 - self.eps)
         self._p, self._t = p, target
         self._denom = denominator(pred, self.reduction)
-        total = -(target * xp.log(p) + (1 - target) * xp.log1p(-p)).sum()
+        total = -xp.sum(target * xp.log(p) + (1 - target) * xp.log1p(-p))
         return _as_loss(total / self._denom, pred)
 
     def backward(self):
@@ -244,7 +245,7 @@ class BCEWithLogits(Loss):
 
             total, self._e = bce_with_logits_forward(pred, target)
         else:
-            total = (xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))).sum()
+            total = xp.sum(xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred))))
         return _as_loss(total / self._denom, pred)
 
     def backward(self):
@@ -288,29 +289,29 @@ class KLSparsity(Loss):
 
     def forward(self, h):
         self._check(h, "h")
-        on_gpu = backend.is_cupy_array(h)  # there the range checks would copy to the host every step: skipped
-        low, high = (0.0, 1.0) if on_gpu else (float(h.min()), float(h.max()))
+        on_device = not backend.is_numpy_array(h)  # GPU: the range checks would copy to the host every step: skipped
+        low, high = (0.0, 1.0) if on_device else (float(h.min()), float(h.max()))
         if low < 0 or high > 1:
             raise ValueError(
                 f"{self!r}.forward: h has values in [{low:g}, {high:g}], but KL sparsity is for sigmoid codes "
                 f"with values in (0, 1); for ReLU (or other unbounded) codes use L1Activity"
             )
         xp = array_module(h)
-        rho, r = self.rho, h.mean(axis=0)  # r: (units...), the batch mean activation
-        if not on_gpu and (float(r.min()) <= 0 or float(r.max()) >= 1):
+        rho, r = self.rho, xp.mean(h, axis=0)  # r: (units...), the batch mean activation
+        if not on_device and (float(r.min()) <= 0 or float(r.max()) >= 1):
             raise ValueError(
                 f"{self!r}.forward: some unit's batch mean activation is exactly 0 or 1 (saturated sigmoid), "
                 f"where KL(rho || rho_hat) is infinite; lower the learning rate or check the encoder"
             )
         self._rho_hat, self._shape = r, tuple(h.shape)
         kl = rho * xp.log(rho / r) + (1 - rho) * xp.log((1 - rho) / (1 - r))
-        return _as_loss(self.beta * kl.sum(), h)
+        return _as_loss(self.beta * xp.sum(kl), h)
 
     def backward(self):
         r = self._cached("_rho_hat")
         n = self._shape[0]
         dr = (self.beta / n) * (-self.rho / r + (1 - self.rho) / (1 - r))  # (units...), dL/drho_hat / N
-        dh = array_module(r).empty(self._shape, dtype=r.dtype)
+        dh = backend.empty(self._shape, like=r)
         dh[...] = dr  # every sample of the batch gets the same gradient
         return dh
 
@@ -338,7 +339,8 @@ class L1Activity(Loss):
         self._check(h, "h")
         self._h = h
         self._denom = denominator(h, self.reduction)
-        return _as_loss(self.lam * array_module(h).abs(h).sum() / self._denom, h)
+        xp = array_module(h)
+        return _as_loss(self.lam * xp.sum(xp.abs(h)) / self._denom, h)
 
     def backward(self):
         h = self._cached("_h")
@@ -389,7 +391,8 @@ class L2WeightDecay(Loss):
         dtypes = {p.value.dtype for p in self._params}
         if len(dtypes) > 1:
             raise TypeError(f"{self!r}.forward: the Params have different dtypes {sorted(map(str, dtypes))}")
-        total = sum((p.value * p.value).sum() for p in self._params)
+        xp = array_module(self._params[0].value)
+        total = sum(xp.sum(p.value * p.value) for p in self._params)
         return _as_loss(0.5 * self.lam * total, self._params[0].value)
 
     def backward(self):
@@ -429,10 +432,11 @@ class GaussianKL(Loss):
 
     def forward(self, mu, logvar):
         self._check_pair(mu, logvar, names=("mu", "logvar"))
-        var = array_module(mu).exp(logvar)  # sigma^2
+        xp = array_module(mu)
+        var = xp.exp(logvar)  # sigma^2
         self._mu, self._var = mu, var
         self._denom = denominator(mu, self.reduction)
-        total = (1 + logvar - mu * mu - var).sum()
+        total = xp.sum(1 + logvar - mu * mu - var)
         return _as_loss(-0.5 * total / self._denom, mu)
 
     def backward(self):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 from tinyae import kernels
-from tinyae.backend import array_module
+from tinyae.backend import array_module, times_mask
 from tinyae.layers.base import Layer
 
 
@@ -105,7 +105,7 @@ class ReLU(Activation):
     def backward(self, dy):
         mask = self._cached("_mask")
         self.check_grad(dy, mask.shape)
-        return dy * mask  # bool * float keeps the float dtype
+        return times_mask(dy, mask)  # dy * [x > 0]
 
 
 class LeakyReLU(Activation):

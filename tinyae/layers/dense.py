@@ -123,9 +123,10 @@ class Dense(Layer):
     def backward(self, dy, need_dx: bool = True):
         x = self._cached("_x")
         self.check_grad(dy, (x.shape[0], self.out_features))
+        xp = backend.array_module(dy)
         self.W.grad += x.T @ dy  # (in, N) @ (N, out) -> (in, out)
         if self.b is not None:
-            self.b.grad += dy.sum(axis=0)  # (out,)
+            self.b.grad += xp.sum(dy, axis=0)  # (out,)
         if need_dx:  # False for a first layer, whose input is data (backward_params)
             return dy @ self.W.value.T  # (N, out) @ (out, in) -> (N, in)
         return None
@@ -210,10 +211,11 @@ class TiedDense(Layer):
     def backward(self, dy, need_dx: bool = True):
         x = self._cached("_x")
         self.check_grad(dy, (x.shape[0], self.out_features))
+        xp = backend.array_module(dy)
         # d/dW of sum(dy * (x @ W.T)) is (x.T @ dy).T = dy.T @ x; added to what the encoder adds.
         self.W.grad += dy.T @ x  # (in, N) @ (N, out) -> (in, out)
         if self.b is not None:
-            self.b.grad += dy.sum(axis=0)  # (in,)
+            self.b.grad += xp.sum(dy, axis=0)  # (in,)
         if need_dx:  # False for a first layer (backward_params)
             return dy @ self.W.value  # (N, in) @ (in, out) -> (N, out)
         return None
