@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyae import backend, losses
+from tinyae import backend, losses, zoo
 from tinyae.layers import Dense, ReLU, Sigmoid
 from tinyae.layers.activations import Identity
 from tinyae.models import Autoencoder
@@ -119,3 +119,10 @@ def test_dense_ae_bce_logits_kl_sparsity_weight_decay_step_runs_under_array_api_
                      weight_decay=1e-3, out="identity")
     ref, _ = compare(build, images((6, 12), seed=1), adam={"weight_decay": 1e-2})
     assert set(ref.terms) == {"reconstruction", "kl_sparsity", "weight_decay", "loss"}
+
+
+@pytest.mark.parametrize("recon", ["bce_logits", "mse"])
+def test_vae_step_with_explicit_eps_runs_under_array_api_strict(recon):
+    x = images((5, 12), seed=2)
+    eps = np.random.default_rng(4).standard_normal((5, 3)).astype(np.float32)
+    compare(lambda: zoo.vae(12, hidden=(6,), latent_dim=3, recon=recon, seed=5), x, eps=eps)

@@ -120,6 +120,14 @@ def ascontiguousarray(x):
     return x
 
 
+def concat(arrays, axis=0):
+    """Join arrays along an existing axis: ``concatenate`` in NumPy and CuPy, ``concat`` in the array API."""
+    xp = array_module(*arrays)
+    if xp is np or is_cupy_array(arrays[0]):
+        return xp.concatenate(arrays, axis=axis)
+    return xp.concat(arrays, axis=axis)
+
+
 def times_mask(x, mask):
     """x * mask for a boolean ``mask``: x where mask is True, 0 elsewhere, in x's dtype.
 

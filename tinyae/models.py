@@ -699,7 +699,7 @@ class VAE(Autoencoder):
         dmu_kl, dlogvar_kl = self.kl.backward()
         dmu = dz + self.beta * dmu_kl
         dlogvar = dz * eps * (0.5 * std) + self.beta * dlogvar_kl
-        self.encoder.backward_params(xp.concatenate([dmu, dlogvar], axis=1))  # (N, 2L); no dL/dx of the data
+        self.encoder.backward_params(backend.concat([dmu, dlogvar], axis=1))  # (N, 2L); no dL/dx of the data
         return self._finish_vae(rec, kl, out)
 
     def evaluate_loss(self, x, target=None, eps=None, seed: int = 0):
