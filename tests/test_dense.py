@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyae.gradcheck import check_layer
-from tinyae.layers import Dense, Layer, Sigmoid, TiedDense
+from tinyae.layers import Dense, Sigmoid, TiedDense
+from tinyae.models import Sequential
 
 
 def rand(*shape, seed=0):
@@ -19,37 +20,6 @@ def with_random_bias(layer, seed=9):
     """Give the (zero-initialised) bias random values, so the check does not run at a special point."""
     layer.b.value[...] = rand(*layer.b.shape, seed=seed)
     return layer
-
-
-class Chain(Layer):
-    """Test-only stack: forward in order, backward in reverse, each Param once (a tie is one Param)."""
-
-    def __init__(self, *layers):
-        self.layers = layers
-
-    def forward(self, x, training=False):
-        for layer in self.layers:
-            x = layer.forward(x, training=training)
-        return x
-
-    def backward(self, dy):
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-        return dy
-
-    def params(self):
-        seen = set()
-        for layer in self.layers:
-            for p in layer.params():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield p
-
-    def children(self):
-        return self.layers
-
-    def __repr__(self):
-        return "Chain(" + ", ".join(map(repr, self.layers)) + ")"
 
 
 # -- gradients ------------------------------------------------------------------------------------
@@ -80,7 +50,7 @@ def test_tied_stack_gradcheck():
     """Dense -> Sigmoid -> TiedDense: the shared W is checked once, against the derivative of both uses."""
     enc = with_random_bias(Dense(5, 3, seed=3, dtype=np.float64), seed=4)
     dec = with_random_bias(TiedDense(enc), seed=5)
-    chain = Chain(enc, Sigmoid(), dec)
+    chain = Sequential(enc, Sigmoid(), dec)
     assert [p.name for p in chain.params()] == ["W", "b", "b"]
     report = check_layer(chain, rand(4, 5))
     assert report.passed, str(report)
@@ -205,7 +175,7 @@ def test_dense_property(n, fan_in, fan_out, seed):
 def test_tied_property(n, fan_in, code, seed):
     enc = Dense(fan_in, code, seed=seed, dtype=np.float64)
     dec = with_random_bias(TiedDense(enc), seed=seed + 1)
-    report = check_layer(Chain(enc, Sigmoid(), dec), rand(n, fan_in, seed=seed + 2), seed=seed)
+    report = check_layer(Sequential(enc, Sigmoid(), dec), rand(n, fan_in, seed=seed + 2), seed=seed)
     assert report.passed, str(report)
 
 
