@@ -138,14 +138,14 @@ class Conv2D(_ConvBase):
         F = self.out_channels
         if self._flipped_route(x.shape):
             return self._forward_flipped(x)  # same numbers, less memory when F <= C (see below)
+        xp = backend.array_module(x)
         col = kernels.im2col(x, KH, KW, self.stride, self.padding)  # (C*KH*KW, N*OH*OW)
-        y_mat = self.W.value.reshape(F, -1) @ col  # (F, C*KH*KW) @ (C*KH*KW, N*OH*OW) -> (F, N*OH*OW)
+        y_mat = xp.reshape(self.W.value, (F, -1)) @ col  # (F, C*KH*KW) @ (C*KH*KW, N*OH*OW) -> (F, N*OH*OW)
         if self.b is not None:
             y_mat += self.b.value[:, None]  # (F, 1) broadcast over all output pixels; y_mat is fresh
         self._col, self._x_mat, self._x_shape = col, None, tuple(x.shape)
-        xp = backend.array_module(x)
         # (F, N*OH*OW) -> (F, N, OH, OW) -> (N, F, OH, OW), copied so the next layer gets a contiguous array
-        return xp.ascontiguousarray(y_mat.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
+        return backend.ascontiguousarray(xp.permute_dims(xp.reshape(y_mat, (F, N, OH, OW)), (1, 0, 2, 3)))
 
     def backward(self, dy, need_dx: bool = True):
         x_shape = self._cached("_x_shape")
@@ -155,16 +155,17 @@ class Conv2D(_ConvBase):
         if self._x_mat is not None:  # forward took the flipped route
             return self._backward_flipped(dy, need_dx)
         col = self._cached("_col")
-        dy_mat = dy.transpose(1, 0, 2, 3).reshape(F, N * OH * OW)  # (N, F, OH, OW) -> (F, N*OH*OW)
-        self.W.grad += (dy_mat @ col.T).reshape(self.W.shape)  # (F, N*OH*OW) @ (N*OH*OW, C*KH*KW) -> (F, C*KH*KW)
+        xp = backend.array_module(dy)
+        dy_mat = xp.reshape(xp.permute_dims(dy, (1, 0, 2, 3)), (F, N * OH * OW))  # (N, F, OH, OW) -> (F, N*OH*OW)
+        self.W.grad += xp.reshape(dy_mat @ col.T, self.W.shape)  # (F, N*OH*OW) @ (N*OH*OW, C*KH*KW) -> (F, C*KH*KW)
         if self.b is not None:
-            self.b.grad += dy_mat.sum(axis=1)  # (F,)
+            self.b.grad += xp.sum(dy_mat, axis=1)  # (F,)
         if not need_dx:  # a first layer, whose input is data: no dcol product, no col2im (backward_params)
             return None
         if F == 1:  # an outer product: same numbers as the product below, several times faster than BLAS's K=1 gemm
-            dcol = self.W.value.reshape(1, -1).T * dy_mat  # (C*KH*KW, 1) * (1, N*OH*OW) -> (C*KH*KW, N*OH*OW)
+            dcol = xp.reshape(self.W.value, (1, -1)).T * dy_mat  # (C*KH*KW, 1) * (1, N*OH*OW) -> (C*KH*KW, N*OH*OW)
         else:
-            dcol = self.W.value.reshape(F, -1).T @ dy_mat  # (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
+            dcol = xp.reshape(self.W.value, (F, -1)).T @ dy_mat  # (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
         KH, KW = self.kernel_size
         return kernels.col2im(dcol, x_shape, KH, KW, self.stride, self.padding)  # (N, C, H, W)
 
@@ -198,7 +199,8 @@ class Conv2D(_ConvBase):
         """Wflip_mat (C, F*KH*KW): W (F, C, KH, KW) turned by 180 degrees, in/out channels swapped."""
         C, F = self.in_channels, self.out_channels
         KH, KW = self.kernel_size
-        return self.W.value[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, F * KH * KW)
+        xp = backend.array_module(self.W.value)
+        return xp.reshape(xp.permute_dims(self.W.value[:, :, ::-1, ::-1], (1, 0, 2, 3)), (C, F * KH * KW))
 
     def _forward_flipped(self, x):
         xp = backend.array_module(x)
@@ -206,7 +208,7 @@ class Conv2D(_ConvBase):
         F = self.out_channels
         KH, KW = self.kernel_size
         ph, pw = self.padding
-        x_mat = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(C, N * H * W)  # (C, N*H*W)
+        x_mat = xp.reshape(backend.ascontiguousarray(xp.permute_dims(x, (1, 0, 2, 3))), (C, N * H * W))  # (C, N*H*W)
         col = self._W_flip().T @ x_mat  # (F*KH*KW, C) @ (C, N*H*W) -> (F*KH*KW, N*H*W)
         OH, OW = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1
         y = kernels.col2im(col, (N, F, OH, OW), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (N, F, OH, OW)
@@ -221,15 +223,16 @@ class Conv2D(_ConvBase):
         F = self.out_channels
         KH, KW = self.kernel_size
         ph, pw = self.padding
-        dcol = kernels.im2col(xp.ascontiguousarray(dy), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (F*KH*KW, N*H*W)
+        dcol = kernels.im2col(backend.ascontiguousarray(dy), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (F*KH*KW, N*H*W)
         dW_flip = self._x_mat @ dcol.T  # (C, N*H*W) @ (N*H*W, F*KH*KW) -> (C, F*KH*KW)
-        self.W.grad += dW_flip.reshape(C, F, KH, KW)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # -> (F, C, KH, KW)
+        dW_flip = xp.reshape(dW_flip, (C, F, KH, KW))[:, :, ::-1, ::-1]  # turned back by 180 degrees
+        self.W.grad += xp.permute_dims(dW_flip, (1, 0, 2, 3))  # (C, F, KH, KW) -> (F, C, KH, KW)
         if self.b is not None:
-            self.b.grad += dy.sum(axis=(0, 2, 3))  # (F,)
+            self.b.grad += xp.sum(dy, axis=(0, 2, 3))  # (F,)
         if not need_dx:
             return None
         dx_mat = self._W_flip() @ dcol  # (C, F*KH*KW) @ (F*KH*KW, N*H*W) -> (C, N*H*W)
-        return xp.ascontiguousarray(dx_mat.reshape(C, N, H, W).transpose(1, 0, 2, 3))  # (N, C, H, W)
+        return backend.ascontiguousarray(xp.permute_dims(xp.reshape(dx_mat, (C, N, H, W)), (1, 0, 2, 3)))  # (N,C,H,W)
 
     def output_shape(self, input_shape: tuple) -> tuple:
         shape = tuple(input_shape)
