@@ -103,6 +103,49 @@ def empty(shape, like, dtype=None):
     return xp.empty(shape, dtype=dtype, device=like.device)
 
 
+def zeros(shape, like, dtype=None):
+    """Zeros of ``shape`` on ``like``'s module and device (dtype: like's unless given); see ``empty``."""
+    xp = array_module(like)
+    dtype = like.dtype if dtype is None else dtype
+    if xp is np or is_cupy_array(like):
+        return xp.zeros(shape, dtype=dtype)
+    return xp.zeros(shape, dtype=dtype, device=like.device)
+
+
+def arange(n, like, dtype=None):
+    """0, 1, ..., n - 1 on ``like``'s module and device (dtype: like's unless given); see ``empty``."""
+    xp = array_module(like)
+    dtype = like.dtype if dtype is None else dtype
+    if xp is np or is_cupy_array(like):
+        return xp.arange(n, dtype=dtype)
+    return xp.arange(n, dtype=dtype, device=like.device)
+
+
+def host_dtype(like) -> np.dtype:
+    """The NumPy dtype matching ``like``'s float dtype: what to draw host-side noise in for ``like``."""
+    if isinstance(like, np.ndarray) or is_cupy_array(like):
+        return like.dtype
+    xp = array_module(like)
+    for dt in FLOAT_DTYPES:
+        if like.dtype == getattr(xp, dt.name):
+            return dt
+    raise TypeError(f"tinyae.host_dtype: expected a float32 or float64 array, got dtype {like.dtype}")
+
+
+def from_host(a, like):
+    """The host NumPy array ``a`` on ``like``'s module and device, e.g. noise drawn with NumPy's Generator.
+
+    NumPy: ``a`` itself. CuPy: one copy to like's GPU. Another array-API namespace: ``asarray`` onto
+    like's device (``to_device`` only knows 'cpu' and 'gpu').
+    """
+    if type(like) is np.ndarray:  # the common case, one `is`
+        return a
+    if is_cupy_array(like):
+        with like.device:  # like's GPU, not the current one
+            return _import_cupy().asarray(a)
+    return array_module(like).asarray(a, device=like.device)
+
+
 def copy(x):
     """A new array with x's values (``x.copy()``, which the array API spells ``asarray(x, copy=True)``)."""
     if isinstance(x, np.ndarray) or is_cupy_array(x):

@@ -303,8 +303,9 @@ class ConvTranspose2D(_ConvBase):
         OH, OW = self._out_hw(x.shape, f"{self!r}.forward")
         C_out = self.out_channels
         KH, KW = self.kernel_size
-        x_mat = x.transpose(1, 0, 2, 3).reshape(C_in, N * H * W)  # (N, C_in, H, W) -> (C_in, N*H*W)
-        col = self.W.value.reshape(C_in, -1).T @ x_mat  # (C_out*KH*KW, C_in) @ (C_in, N*H*W) -> (C_out*KH*KW, N*H*W)
+        xp = backend.array_module(x)
+        x_mat = xp.reshape(xp.permute_dims(x, (1, 0, 2, 3)), (C_in, N * H * W))  # (N, C_in, H, W) -> (C_in, N*H*W)
+        col = xp.reshape(self.W.value, (C_in, -1)).T @ x_mat  # (C_out*KH*KW, C_in) @ (C_in, N*H*W)
         y = kernels.col2im(col, (N, C_out, OH, OW), KH, KW, self.stride, self.padding)  # (N, C_out, OH, OW)
         if self.b is not None:
             y += self.b.value[:, None, None]  # (C_out, 1, 1) broadcast; y is fresh
@@ -317,13 +318,14 @@ class ConvTranspose2D(_ConvBase):
         OH, OW = self._out_hw(self._x_shape, repr(self))
         self.check_grad(dy, (N, self.out_channels, OH, OW))
         KH, KW = self.kernel_size
-        dcol = kernels.im2col(dy, KH, KW, self.stride, self.padding)  # (C_out*KH*KW, N*H*W)
-        self.W.grad += (x_mat @ dcol.T).reshape(self.W.shape)  # (C_in, N*H*W) @ (N*H*W, C_out*KH*KW)
-        if self.b is not None:
-            self.b.grad += dy.sum(axis=(0, 2, 3))  # (C_out,)
-        dx_mat = self.W.value.reshape(C_in, -1) @ dcol  # (C_in, C_out*KH*KW) @ (C_out*KH*KW, N*H*W) -> (C_in, N*H*W)
         xp = backend.array_module(dy)
-        return xp.ascontiguousarray(dx_mat.reshape(C_in, N, H, W).transpose(1, 0, 2, 3))  # (N, C_in, H, W)
+        dcol = kernels.im2col(dy, KH, KW, self.stride, self.padding)  # (C_out*KH*KW, N*H*W)
+        self.W.grad += xp.reshape(x_mat @ dcol.T, self.W.shape)  # (C_in, N*H*W) @ (N*H*W, C_out*KH*KW)
+        if self.b is not None:
+            self.b.grad += xp.sum(dy, axis=(0, 2, 3))  # (C_out,)
+        dx_mat = xp.reshape(self.W.value, (C_in, -1)) @ dcol  # (C_in, C_out*KH*KW) @ (C_out*KH*KW, N*H*W)
+        dx = xp.permute_dims(xp.reshape(dx_mat, (C_in, N, H, W)), (1, 0, 2, 3))  # (C_in, N, H, W) -> (N, C_in, H, W)
+        return backend.ascontiguousarray(dx)  # copied so the previous layer gets a contiguous array
 
     def output_shape(self, input_shape: tuple) -> tuple:
         shape = tuple(input_shape)

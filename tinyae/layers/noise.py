@@ -4,9 +4,10 @@ A denoising autoencoder puts one of these first in its encoder: the encoder sees
 the loss compares the reconstruction with the CLEAN x (see ``tinyae.models.Autoencoder``). In eval
 mode (``training=False``, the default) both are the identity, so ``encode`` is deterministic.
 
-The noise itself is drawn by the corruption functions of ``tinyae.data`` (one implementation of each
-idea: the layer and ``data.gaussian_noise`` / ``data.masking_noise`` with the same Generator give the
-same x~). What the layer adds is the backward pass, the exact derivative of the corruption it drew:
+The noise is drawn as the corruption functions of ``tinyae.data`` draw it (the layer and
+``data.gaussian_noise`` / ``data.masking_noise`` with the same Generator give the same x~; Dropout's
+mask is ``data.random_mask`` itself). What the layer adds is the backward pass, the exact derivative
+of the corruption it drew:
 
     GaussianNoise   y  = clip(x + std * eps, lo, hi)          eps ~ N(0, 1), drawn once per forward
                     dx = dy * [lo < x + std * eps < hi]       the clip's derivative: 1 inside, 0 where it bit
@@ -15,7 +16,8 @@ same x~). What the layer adds is the backward pass, the exact derivative of the 
 
 Shapes: any (N, ...) in, the same shape out. Each layer keeps its ``numpy.random.Generator`` in
 ``self.rng``; the gradient checker re-seeds it before every forward so the noise is the same each time.
-The noise is drawn on the host with NumPy and moved to x's device (CPU and GPU runs corrupt alike).
+The noise is drawn on the host with NumPy's Generator and moved to x's array library and device
+(``backend.from_host``), so CPU and GPU runs corrupt alike.
 """
 
 from __future__ import annotations
@@ -69,10 +71,12 @@ class GaussianNoise(Layer):
         self._shape, self._mask = tuple(x.shape), None
         if not training:
             return x
-        y = data.gaussian_noise(x, self.std, self.rng, clip=self.clip)
+        eps = self.rng.standard_normal(x.shape, dtype=backend.host_dtype(x))  # on the host, as data.gaussian_noise
+        y = x + self.std * backend.from_host(eps, like=x)  # a Python float keeps x's dtype
         if self.clip is not None:
-            # y lies strictly inside (lo, hi) exactly where x + std * eps did, i.e. where the clip let it through.
             lo, hi = self.clip
+            y = backend.array_module(x).clip(y, lo, hi)
+            # y lies strictly inside (lo, hi) exactly where x + std * eps did, i.e. where the clip let it through.
             self._mask = (y > lo) & (y < hi)
         return y
 
@@ -81,7 +85,7 @@ class GaussianNoise(Layer):
         self.check_grad(dy, shape)
         if self._mask is None:  # eval mode, or no clip: y = x + const
             return dy
-        return dy * self._mask  # bool * float keeps dy's dtype
+        return backend.times_mask(dy, self._mask)  # dy * mask
 
     def config(self) -> dict:
         return {"std": self.std, "clip": None if self.clip is None else list(self.clip)}
@@ -134,9 +138,8 @@ class Dropout(Layer):
             raise ValueError(f"{self!r}.forward: p={self.p:g} drops all {drop.size // x.shape[0]} entries of "
                              f"each sample (round(p * D) = D); use a smaller p")
         self._scale = drop.size / (drop.size - n_drop) if self.rescale else 1.0  # D / (D - k), a Python float
-        self._mask = backend.to_device(~drop, backend.device_of(x))
-        keep = self._mask
-        y = x * keep  # bool * float keeps x's dtype
+        self._mask = keep = backend.from_host(~drop, like=x)
+        y = backend.times_mask(x, keep)  # x * keep
         if self._scale != 1.0:
             y *= self._scale
         return y
@@ -146,7 +149,7 @@ class Dropout(Layer):
         self.check_grad(dy, shape)
         if self._mask is None:
             return dy
-        dx = dy * self._mask
+        dx = backend.times_mask(dy, self._mask)  # dy * mask
         if self._scale != 1.0:
             dx *= self._scale
         return dx

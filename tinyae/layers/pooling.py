@@ -118,11 +118,10 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x, training: bool = False):
         self.check_input(x, ndim=4)
-        xp = backend.array_module(x)
         N, C = x.shape[:2]
         OH, OW = self._out_hw(x.shape, f"{self!r}.forward")
         KH, KW = self.kernel_size
-        y = xp.zeros((N, C, OH, OW), dtype=x.dtype)
+        y = backend.zeros((N, C, OH, OW), like=x)
         for i in range(KH):
             for j in range(KW):
                 rows, cols = _window(i, j, self.stride, (OH, OW))
@@ -135,10 +134,9 @@ class AvgPool2D(_Pool2D):
         x_shape = self._cached("_x_shape")
         OH, OW = self._out_hw(x_shape, repr(self))
         self.check_grad(dy, x_shape[:2] + (OH, OW))
-        xp = backend.array_module(dy)
         KH, KW = self.kernel_size
         share = dy / (KH * KW)  # each window pixel's share of dy (a new array: dy is left untouched)
-        dx = xp.zeros(x_shape, dtype=dy.dtype)
+        dx = backend.zeros(x_shape, like=dy)
         for i in range(KH):
             for j in range(KW):
                 rows, cols = _window(i, j, self.stride, (OH, OW))
@@ -181,28 +179,29 @@ class Upsample2D(Layer):
         if mode not in self.MODES:
             raise ValueError(f"Upsample2D: mode must be one of {self.MODES}, got {mode!r}")
         self.mode = mode
-        self._matrices = {}  # (n_in, scale, dtype, module) -> interpolation matrix, built once per size
+        self._matrices = {}  # (n_in, scale, dtype, module, device) -> interpolation matrix, built once per size
         self._x_shape = None
 
     def clear_cache(self):
         super().clear_cache()
         self._matrices = {}
 
-    def _interp_matrix(self, xp, n_in, scale, dtype):
-        """A (n_in*scale, n_in) matrix of bilinear weights along one axis (see the class docstring)."""
-        key = (n_in, scale, str(dtype), xp.__name__)
+    def _interp_matrix(self, n_in, scale, like):
+        """A (n_in*scale, n_in) matrix of bilinear weights along one axis (see the class docstring),
+        of ``like``'s dtype, module and device."""
+        xp = backend.array_module(like)
+        key = (n_in, scale, str(like.dtype), xp.__name__, str(like.device))
         if key not in self._matrices:
             n_out = n_in * scale
-            s = (xp.arange(n_out, dtype=dtype) + 0.5) / scale - 0.5  # where output pixel o samples the input
+            s = (backend.arange(n_out, like) + 0.5) / scale - 0.5  # where output pixel o samples the input
             s = xp.maximum(s, 0)  # the first half-pixel copies the border
-            left = xp.floor(s)  # <= n_in - 1 always: s < n_in - 1/2
-            w1 = s - left  # weight of the right neighbour (same dtype as s)
+            i0 = xp.floor(s)  # left neighbour, a whole number <= n_in - 1 always: s < n_in - 1/2
+            w1 = s - i0  # weight of the right neighbour (same dtype as s)
             w0 = 1 - w1
-            i0 = left.astype(xp.int64)
-            i1 = xp.minimum(i0 + 1, n_in - 1)  # the last half-pixel copies the border
-            cols = xp.arange(n_in)[None, :]  # (1, n_in)
-            A = w0[:, None] * (cols == i0[:, None]) + w1[:, None] * (cols == i1[:, None])  # (n_out, n_in)
-            self._matrices[key] = A
+            i1 = xp.minimum(i0 + 1, n_in - 1)  # right neighbour; the last half-pixel copies the border
+            cols = backend.arange(n_in, like)[None, :]  # (1, n_in), whole numbers compared exactly with i0, i1
+            A = xp.where(cols == i0[:, None], w0[:, None], 0) + xp.where(cols == i1[:, None], w1[:, None], 0)
+            self._matrices[key] = A  # (n_out, n_in): w0 in column i0, w1 in column i1 (1 where they coincide)
         return self._matrices[key]
 
     def forward(self, x, training: bool = False):
@@ -223,10 +222,10 @@ class Upsample2D(Layer):
                 for j in range(sw):
                     y[:, :, i::sh, j::sw] = x
             return y
-        A_H, A_W = self._interp_matrix(xp, H, sh, x.dtype), self._interp_matrix(xp, W, sw, x.dtype)
-        t = x.reshape(N * C * H, W) @ A_W.T  # (N*C*H, W) @ (W, W*sw) -> (N*C*H, W*sw): along W
-        y = A_H @ t.reshape(N * C, H, W * sw)  # (H*sh, H) @ (N*C, H, W*sw) -> (N*C, H*sh, W*sw): along H
-        return y.reshape(N, C, H * sh, W * sw)
+        A_H, A_W = self._interp_matrix(H, sh, x), self._interp_matrix(W, sw, x)
+        t = xp.reshape(x, (N * C * H, W)) @ A_W.T  # (N*C*H, W) @ (W, W*sw) -> (N*C*H, W*sw): along W
+        y = A_H @ xp.reshape(t, (N * C, H, W * sw))  # (H*sh, H) @ (N*C, H, W*sw) -> (N*C, H*sh, W*sw): along H
+        return xp.reshape(y, (N, C, H * sh, W * sw))
 
     def backward(self, dy):
         N, C, H, W = self._cached("_x_shape")
@@ -246,10 +245,10 @@ class Upsample2D(Layer):
                         dx += dy[:, :, i::sh, j::sw]
             return dx
         xp = backend.array_module(dy)
-        A_H, A_W = self._interp_matrix(xp, H, sh, dy.dtype), self._interp_matrix(xp, W, sw, dy.dtype)
-        u = A_H.T @ dy.reshape(N * C, H * sh, W * sw)  # (H, H*sh) @ (N*C, H*sh, W*sw) -> (N*C, H, W*sw)
-        dx = u.reshape(N * C * H, W * sw) @ A_W  # (N*C*H, W*sw) @ (W*sw, W) -> (N*C*H, W)
-        return dx.reshape(N, C, H, W)
+        A_H, A_W = self._interp_matrix(H, sh, dy), self._interp_matrix(W, sw, dy)
+        u = A_H.T @ xp.reshape(dy, (N * C, H * sh, W * sw))  # (H, H*sh) @ (N*C, H*sh, W*sw) -> (N*C, H, W*sw)
+        dx = xp.reshape(u, (N * C * H, W * sw)) @ A_W  # (N*C*H, W*sw) @ (W*sw, W) -> (N*C*H, W)
+        return xp.reshape(dx, (N, C, H, W))
 
     def output_shape(self, input_shape: tuple) -> tuple:
         shape = tuple(input_shape)

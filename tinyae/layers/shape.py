@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from tinyae.backend import array_module
 from tinyae.layers.base import Layer
 
 
@@ -28,12 +29,12 @@ class Flatten(Layer):
         if x.ndim < 2:
             raise ValueError(f"{self!r}.forward: expected an array (N, ...) with at least 2 axes, got shape {x.shape}")
         self._x_shape = tuple(x.shape)
-        return x.reshape(x.shape[0], -1)  # a view when x is contiguous
+        return array_module(x).reshape(x, (x.shape[0], -1))  # a view when x is contiguous
 
     def backward(self, dy):
         x_shape = self._cached("_x_shape")
         self.check_grad(dy, (x_shape[0], math.prod(x_shape[1:])))
-        return dy.reshape(x_shape)
+        return array_module(dy).reshape(dy, x_shape)
 
     def output_shape(self, input_shape: tuple) -> tuple:
         shape = tuple(input_shape)
@@ -70,12 +71,12 @@ class Reshape(Layer):
         self.check_input(x)
         self._check_size(x.shape, f"{self!r}.forward")
         self._x_shape = tuple(x.shape)
-        return x.reshape((x.shape[0],) + self.target_shape)
+        return array_module(x).reshape(x, (x.shape[0],) + self.target_shape)
 
     def backward(self, dy):
         x_shape = self._cached("_x_shape")
         self.check_grad(dy, (x_shape[0],) + self.target_shape)
-        return dy.reshape(x_shape)
+        return array_module(dy).reshape(dy, x_shape)
 
     def output_shape(self, input_shape: tuple) -> tuple:
         self._check_size(tuple(input_shape), repr(self))
