@@ -163,6 +163,27 @@ def test_conv_ae_step_runs_under_array_api_strict():
     assert [c._x_mat is not None for c in convs] == [False, False, True, True]  # im2col route, then flipped
 
 
+def test_vae_step_with_its_own_noise_runs_under_array_api_strict():
+    """eps drawn by the VAE itself (same seed on both sides): on the host, then moved to device1."""
+    compare(lambda: zoo.vae(12, hidden=(6,), latent_dim=3, seed=5), images((5, 12), seed=6))
+
+
+@pytest.mark.parametrize("noise", ["masking", "gaussian"])
+def test_denoising_ae_step_runs_under_array_api_strict(noise):
+    """A noise layer first in the encoder: the same corruption on both sides, the clean x as the target."""
+    compare(lambda: zoo.denoising_ae(12, 5, noise=noise, level=0.3, seed=7), images((6, 12), seed=7))
+
+
+def test_tied_and_sparse_l1_ae_steps_run_under_array_api_strict():
+    compare(lambda: zoo.tied_ae(12, 5, seed=8), images((6, 12), seed=8))
+    compare(lambda: zoo.sparse_l1_ae(12, 8, lam=0.05, seed=9), images((6, 12), seed=9))
+
+
+def test_conv_transpose_ae_and_conv_vae_steps_run_under_array_api_strict():
+    compare(lambda: zoo.conv_ae((1, 8, 8), channels=(2, 3), upsample="transpose", seed=6), images((3, 1, 8, 8), seed=4))
+    compare(lambda: zoo.conv_vae((1, 8, 8), latent_dim=2, channels=(2, 3), seed=6), images((3, 1, 8, 8), seed=5))
+
+
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_dense_ae_sgd_step_runs_under_array_api_strict(momentum):
     """SGD (plain, and with its velocity buffer) on a dense AE: three steps, Params and velocities equal."""

@@ -625,8 +625,8 @@ class VAE(Autoencoder):
         return stats[:, :L], stats[:, L:]  # (N, L), (N, L)
 
     def _draw_eps(self, n, like, rng):
-        eps = rng.standard_normal((n, self.latent_dim), dtype=like.dtype)  # on the host, then moved
-        return backend.to_device(eps, backend.device_of(like))
+        eps = rng.standard_normal((n, self.latent_dim), dtype=backend.host_dtype(like))  # on the host, then moved
+        return backend.from_host(eps, like=like)  # to like's array library and device
 
     def _check_eps(self, eps, mu):
         if tuple(eps.shape) != tuple(mu.shape):
