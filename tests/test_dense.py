@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinyae.gradcheck import check_layer
@@ -174,6 +174,10 @@ def test_dense_property(n, fan_in, fan_out, seed):
 @given(n=st.integers(1, 4), fan_in=st.integers(1, 4), code=st.integers(1, 4), seed=st.integers(0, 2**16))
 def test_tied_property(n, fan_in, code, seed):
     enc = Dense(fan_in, code, seed=seed, dtype=np.float64)
+    # dx passes through W twice (encoder and decoder): a draw like Dense(1 -> 1) with W = -0.004 makes
+    # dx ~ 2e-7, where the finite differences' own round-off (~1e-13 here) is already a relative 1e-6.
+    # Such draws test the stencil's noise, not the backward pass: keep every weight clear of 0.
+    assume(np.abs(enc.W.value).min() > 1e-2)
     dec = with_random_bias(TiedDense(enc), seed=seed + 1)
     report = check_layer(Sequential(enc, Sigmoid(), dec), rand(n, fan_in, seed=seed + 2), seed=seed)
     assert report.passed, str(report)
