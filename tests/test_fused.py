@@ -119,6 +119,21 @@ def test_float32_exp_and_log1p_are_within_1_and_4_ulps_of_the_exact_values():
     assert np.max(_ulps_from_exact(terms, np.log1p(exact_e))) <= 4.0
 
 
+def test_float32_exp_neg_of_inf_and_nan():
+    """exp(-inf) = 0 and NaN gives NaN (layers refuse NaN/Inf inputs; the kernel must not hide one either)."""
+    assert fused_cpu.exp_neg_f32(np.float32(np.inf)) == 0
+    assert np.isnan(fused_cpu.exp_neg_f32(np.float32(np.nan)))
+    z = np.array([np.nan, np.inf, -np.inf, 0.5], np.float32)
+    t = np.array([0.5, 1.0, 0.0, 0.5], np.float32)
+    e, terms = np.empty_like(z), np.empty_like(z)
+    fused_cpu._bce_logits_forward_kernel_f32(z, t, e, terms)
+    assert np.isnan(e[0]) and np.isnan(terms[0])  # NaN in, NaN out
+    assert e[1] == e[2] == 0  # exp(-|inf|)
+    with np.errstate(invalid="ignore"):  # inf - inf in the reference formula, as in the kernel
+        reference = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    np.testing.assert_array_equal(terms, reference)  # NaN where the reference has NaN, equal elsewhere
+
+
 def test_float32_loss_stays_in_float32_and_matches_the_float64_kernel():
     z, t = _bce_pair(np.float32, shape=(64, 100), scale=6.0)
     total32, e32 = fused_cpu.bce_with_logits_forward(z, t)

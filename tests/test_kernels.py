@@ -290,6 +290,17 @@ def test_bad_kernel_choices_are_refused(monkeypatch):
         kernels.im2col(x, 2, 2, impl="cupy")
 
 
+def test_forced_numba_names_the_layer_that_got_a_strided_view(monkeypatch):
+    from tinyae.layers import ReLU, Upsample2D
+
+    monkeypatch.setenv(kernels.ENV_VAR, "numba")
+    x = np.ones((2, 3, 4, 4), np.float32)
+    with pytest.raises(TypeError, match=r"^ReLU\(\): the numba kernels .* float32 \(not C-contiguous\)"):
+        ReLU().forward(x.transpose(0, 1, 3, 2))
+    with pytest.raises(TypeError, match=r"^Upsample2D\(.*\): the numba kernels"):
+        Upsample2D(2).forward(x[:, :, ::2])
+
+
 def test_kernel_arguments_are_checked():
     x = np.zeros((2, 3, 4, 5))
     with pytest.raises(ValueError, match=r"im2col: x must be 4-D \(N, C, H, W\), got shape \(3, 4, 5\)"):

@@ -238,8 +238,8 @@ class BCEWithLogits(Loss):
         xp = array_module(pred)
         self._z, self._t, self._e = pred, target, None
         self._denom = denominator(pred, self.reduction)
-        if kernels.select_impl(pred, target) == "numba":
-            # On the CPU: the same sum in one parallel pass, keeping e = exp(-|z|) so that backward
+        if kernels.select_impl(pred, target, caller=self) == "numba":
+            # On the CPU: the same sum in one pass, keeping e = exp(-|z|) so that backward
             # needs no second exponential (kernels/fused_cpu.py; tested against the line below).
             from tinyae.kernels.fused_cpu import bce_with_logits_forward
 

@@ -50,9 +50,13 @@ def _numba_ok(*arrays) -> bool:
             and arrays[0].dtype in backend.FLOAT_DTYPES)
 
 
-def select_impl(*arrays, impl=None) -> str:
-    """The name of the twin that runs a kernel on ``arrays`` (the first one is the data array)."""
-    where = "tinyae.kernels"
+def select_impl(*arrays, impl=None, caller=None) -> str:
+    """The name of the twin that runs a kernel on ``arrays`` (the first one is the data array).
+
+    ``caller`` (a layer, or a name) is who asks: errors name it, so a user who forced a twin with
+    TINYAE_KERNELS learns which layer got an array that twin cannot take.
+    """
+    where = "tinyae.kernels" if caller is None else caller if isinstance(caller, str) else repr(caller)
     choice = impl if impl is not None else (os.environ.get(ENV_VAR, "").strip().lower() or None)
     if choice is not None and choice not in IMPLS + ("auto",):
         source = "impl" if impl is not None else f"the environment variable {ENV_VAR}"
@@ -64,8 +68,13 @@ def select_impl(*arrays, impl=None) -> str:
             return "cupy"
         return "numba" if _numba_ok(*arrays) else "reference"
     if choice == "numba" and not _numba_ok(*arrays):
+        def layout(a):
+            contiguous = getattr(getattr(a, "flags", None), "c_contiguous", False)
+            return f"{type(a).__name__} {a.dtype}" + ("" if contiguous else " (not C-contiguous)")
+
+        layouts = ", ".join(layout(a) for a in arrays)
         raise TypeError(f"{where}: the numba kernels take C-contiguous NumPy float32/float64 arrays, got "
-                        f"{type(data).__name__} {data.dtype} (use np.ascontiguousarray, or impl='reference')")
+                        f"{layouts} (make them np.ascontiguousarray, or let tinyae choose: impl=None, {ENV_VAR}=auto)")
     if choice == "cupy" and not on_gpu:
         raise TypeError(f"{where}: the cupy kernels take CuPy arrays, got {type(data).__name__}")
     return choice

@@ -94,7 +94,7 @@ class ReLU(Activation):
 
     def forward(self, x, training: bool = False):
         self.check_input(x)
-        if kernels.select_impl(x) == "numba":  # on the CPU: the two lines below in one pass (kernels/fused_cpu.py)
+        if kernels.select_impl(x, caller=self) == "numba":  # CPU: the two lines below, one pass (kernels/fused_cpu.py)
             from tinyae.kernels.fused_cpu import relu_forward
 
             y, self._mask = relu_forward(x)

@@ -211,7 +211,7 @@ class Upsample2D(Layer):
         sh, sw = self.scale
         self._x_shape = tuple(x.shape)
         if self.mode == "nearest":
-            if kernels.select_impl(x) == "numba":  # on the CPU: the loop below, in one pass (kernels/fused_cpu.py)
+            if kernels.select_impl(x, caller=self) == "numba":  # CPU: the loop below in one pass (kernels/fused_cpu.py)
                 from tinyae.kernels.fused_cpu import upsample_nearest
 
                 return upsample_nearest(x, sh, sw)
@@ -232,7 +232,7 @@ class Upsample2D(Layer):
         sh, sw = self.scale
         self.check_grad(dy, (N, C, H * sh, W * sw))
         if self.mode == "nearest":
-            if kernels.select_impl(dy) == "numba":  # on the CPU: the same sums in the same order, in one pass
+            if kernels.select_impl(dy, caller=self) == "numba":  # CPU: the same sums in the same order, one pass
                 from tinyae.kernels.fused_cpu import upsample_nearest_backward
 
                 return upsample_nearest_backward(dy, sh, sw)
