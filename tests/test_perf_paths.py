@@ -12,7 +12,7 @@ import pytest
 
 from tinyae import kernels
 from tinyae.gradcheck import check_layer
-from tinyae.layers import Conv2D, ConvTranspose2D, Dense, GaussianNoise, ReLU, TiedDense, Upsample2D
+from tinyae.layers import Conv2D, ConvTranspose2D, Dense, Dropout, GaussianNoise, ReLU, Sigmoid, TiedDense, Upsample2D
 from tinyae.models import Autoencoder, Sequential
 
 F64 = np.float64
@@ -176,6 +176,26 @@ def test_sequential_backward_params_starts_at_the_first_layer_with_params():
     assert calls == []
     for a, b in zip(ref.params(), fast.params()):
         np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_nested_sequential_backward_params_recurses_into_the_inner_stack():
+    """The first child with Params is itself a Sequential: its own backward_params runs, down to its Dense."""
+    rng = np.random.default_rng(1)
+    x = rng.random((4, 5), dtype=np.float32)
+    dy = rng.normal(size=(4, 3)).astype(np.float32)
+
+    def stack():
+        inner = Sequential(Dropout(0.2, seed=4), Dense(5, 4, seed=1), Sigmoid())
+        return Sequential(inner, Dense(4, 3, seed=2))
+
+    ref, fast = stack(), stack()
+    ref.forward(x, training=True)
+    ref.backward(dy)
+    fast.forward(x, training=True)
+    assert fast.backward_params(dy) is None
+    for a, b in zip(ref.params(), fast.params()):
+        np.testing.assert_array_equal(a.grad, b.grad)
+        assert np.any(a.grad != 0)
 
 
 def test_autoencoder_step_gives_the_gradients_of_the_full_backward():
