@@ -172,6 +172,8 @@ def kink_margin(model, x, eps, training) -> float:
 
     The kinks: |input| of every ReLU, and the gap between the two largest entries of each 2x2 max-pool
     window whose maximum is positive (windows of ReLU zeros stay zero under the check's tiny steps).
+    Written for the tiny zoo models of ``tiny_models()``: it assumes every MaxPool2D is 2x2 with stride 2
+    on even sizes and follows a ReLU, as theirs do; other pooling is not measured.
     Each ReLU / MaxPool2D is watched for one training step by shadowing its ``forward`` with an
     instance attribute that records the gap and calls the method; the attribute is deleted afterwards.
     """
