@@ -91,34 +91,32 @@ def _module_of(a):
     return np  # lists and other array-likes: NumPy would take them
 
 
-def empty(shape, like, dtype=None):
-    """An uninitialised array of ``shape`` on ``like``'s module and device (dtype: like's unless given).
+def _made_like(maker: str, size, like, dtype):
+    """``xp.<maker>(size, dtype)`` on ``like``'s module and device (dtype: like's unless given).
 
-    ``xp.empty`` alone would make an array-API array on the default device, not on like's.
+    ``xp.empty`` alone would make an array-API array on the default device, not on like's; NumPy and
+    CuPy have one place per array module (CuPy's current device), so they take no ``device=``.
     """
     xp = array_module(like)
     dtype = like.dtype if dtype is None else dtype
     if xp is np or is_cupy_array(like):
-        return xp.empty(shape, dtype=dtype)
-    return xp.empty(shape, dtype=dtype, device=like.device)
+        return getattr(xp, maker)(size, dtype=dtype)
+    return getattr(xp, maker)(size, dtype=dtype, device=like.device)
+
+
+def empty(shape, like, dtype=None):
+    """An uninitialised array of ``shape`` on ``like``'s module and device (dtype: like's unless given)."""
+    return _made_like("empty", shape, like, dtype)
 
 
 def zeros(shape, like, dtype=None):
-    """Zeros of ``shape`` on ``like``'s module and device (dtype: like's unless given); see ``empty``."""
-    xp = array_module(like)
-    dtype = like.dtype if dtype is None else dtype
-    if xp is np or is_cupy_array(like):
-        return xp.zeros(shape, dtype=dtype)
-    return xp.zeros(shape, dtype=dtype, device=like.device)
+    """Zeros of ``shape`` on ``like``'s module and device (dtype: like's unless given)."""
+    return _made_like("zeros", shape, like, dtype)
 
 
 def arange(n, like, dtype=None):
-    """0, 1, ..., n - 1 on ``like``'s module and device (dtype: like's unless given); see ``empty``."""
-    xp = array_module(like)
-    dtype = like.dtype if dtype is None else dtype
-    if xp is np or is_cupy_array(like):
-        return xp.arange(n, dtype=dtype)
-    return xp.arange(n, dtype=dtype, device=like.device)
+    """0, 1, ..., n - 1 on ``like``'s module and device (dtype: like's unless given)."""
+    return _made_like("arange", n, like, dtype)
 
 
 def host_dtype(like) -> np.dtype:
