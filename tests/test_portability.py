@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import tinyae.layers
-from tinyae import backend, losses, zoo
+from tinyae import backend, data, losses, zoo
 from tinyae.gradcheck_suite import away_from_zero, distinct_values
 from tinyae.layers import (
     AvgPool2D,
@@ -352,3 +352,19 @@ def test_loss_forward_backward_runs_under_array_api_strict(name, build, inputs):
     for i, (g_dev, g_ref) in enumerate(zip(grads_dev, grads_ref, strict=True)):
         assert g_ref.dtype == F32
         assert_same(g_dev, g_ref, f"gradient {i}")
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda x: data.gaussian_noise(x, 0.3, 5),
+    lambda x: data.gaussian_noise(x, 0.3, 5, clip=None),
+    lambda x: data.masking_noise(x, 0.25, 5),
+    lambda x: data.salt_and_pepper(x, 0.25, 5),
+], ids=["gaussian", "gaussian-unclipped", "masking", "salt-and-pepper"])
+def test_data_corruptions_run_under_array_api_strict(corrupt):
+    """tinyae.data's corruptions draw on the host and move the draw to x's device: the same noise on both."""
+    x_np = np.random.default_rng(0).uniform(0.05, 0.95, size=(4, 10)).astype(np.float32)
+    y_np = corrupt(x_np)
+    y = corrupt(backend.to_namespace(x_np, xp, DEVICE))
+    assert_float32_on_device(y, "corrupted x")
+    np.testing.assert_array_equal(host(y), y_np)
+    assert np.any(y_np != x_np)  # the corruption did something

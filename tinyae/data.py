@@ -589,21 +589,20 @@ def flatten_images(X):
 
 
 def _check_corruption_input(x, where):
-    if not (isinstance(x, np.ndarray) or backend.is_cupy_array(x)):
+    """x must be a float array of NumPy, CuPy or another array-API library; returns the host dtype to draw in."""
+    if not (isinstance(x, np.ndarray) or backend.is_cupy_array(x) or hasattr(x, "__array_namespace__")):
         raise TypeError(f"{where}: expected a NumPy or CuPy array, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{where}: expected a float array (images in [0, 1]), got dtype {x.dtype}")
+    if isinstance(x, np.ndarray) or backend.is_cupy_array(x):
+        if x.dtype.kind != "f":
+            raise TypeError(f"{where}: expected a float array (images in [0, 1]), got dtype {x.dtype}")
+        return x.dtype
+    return backend.host_dtype(x)  # another array-API library: float32/float64 only, or a TypeError
 
 
 def _check_fraction(fraction, where):
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 <= fraction <= 1:
         raise ValueError(f"{where}: fraction must be a number in [0, 1], got {fraction!r}")
     return float(fraction)
-
-
-def _on_device_of(x, host_array):
-    """Move a host array to the device x lives on."""
-    return backend.to_device(host_array, backend.device_of(x))
 
 
 def gaussian_noise(x, std, rng, clip=(0.0, 1.0)):
@@ -613,15 +612,15 @@ def gaussian_noise(x, std, rng, clip=(0.0, 1.0)):
     rng -- a seed or a numpy Generator.  Returns a new array of x's dtype and device.
     """
     where = "tinyae.data.gaussian_noise"
-    _check_corruption_input(x, where)
+    dtype = _check_corruption_input(x, where)
     if isinstance(std, bool) or not isinstance(std, (int, float, np.floating)) or not 0 <= std < math.inf:
         raise ValueError(f"{where}: std must be a finite number >= 0, got {std!r}")
     xp = backend.array_module(x)
-    eps = backend.make_rng(rng).standard_normal(x.shape, dtype=x.dtype)  # drawn on the host
-    y = x + float(std) * _on_device_of(x, eps)  # a Python float keeps x's dtype
+    eps = backend.make_rng(rng).standard_normal(tuple(x.shape), dtype=dtype)  # drawn on the host
+    y = x + float(std) * backend.from_host(eps, like=x)  # a Python float keeps x's dtype
     if clip is not None:
         low, high = clip
-        y = xp.clip(y, x.dtype.type(low), x.dtype.type(high))
+        y = xp.clip(y, float(low), float(high))  # Python floats: x's dtype is kept
     return y
 
 
@@ -656,9 +655,8 @@ def masking_noise(x, fraction, rng):
     where = "tinyae.data.masking_noise"
     _check_corruption_input(x, where)
     fraction = _check_fraction(fraction, where)
-    xp = backend.array_module(x)
-    drop = _on_device_of(x, random_mask(x.shape, fraction, backend.make_rng(rng)))
-    return xp.where(drop, x.dtype.type(0), x)
+    drop = random_mask(tuple(x.shape), fraction, backend.make_rng(rng))
+    return backend.times_mask(x, backend.from_host(~drop, like=x))  # x where kept, 0 where dropped
 
 
 def salt_and_pepper(x, fraction, rng, low=0.0, high=1.0):
@@ -673,11 +671,11 @@ def salt_and_pepper(x, fraction, rng, low=0.0, high=1.0):
     fraction = _check_fraction(fraction, where)
     xp = backend.array_module(x)
     gen = backend.make_rng(rng)
-    hit = random_mask(x.shape, fraction, gen)
-    salt = gen.random(x.shape) < 0.5  # the coin, used only where hit
-    hit, salt = _on_device_of(x, hit), _on_device_of(x, salt)
-    y = xp.where(hit, x.dtype.type(low), x)  # pepper everywhere it hits ...
-    return xp.where(hit & salt, x.dtype.type(high), y)  # ... then salt where the coin says so
+    hit = random_mask(tuple(x.shape), fraction, gen)
+    salt = gen.random(tuple(x.shape)) < 0.5  # the coin, used only where hit
+    hit, salt = backend.from_host(hit, like=x), backend.from_host(salt, like=x)
+    y = xp.where(hit, float(low), x)  # pepper everywhere it hits (a Python float keeps x's dtype) ...
+    return xp.where(hit & salt, float(high), y)  # ... then salt where the coin says so
 
 
 # --------------------------------------------------------------------------------------------------
