@@ -13,6 +13,7 @@ import pytest
 from tinyae import kernels
 from tinyae.gradcheck import check_layer
 from tinyae.layers import Conv2D, ConvTranspose2D, Dense, Dropout, GaussianNoise, ReLU, Sigmoid, TiedDense, Upsample2D
+from tinyae.layers.base import Param
 from tinyae.models import Autoencoder, Sequential
 
 F64 = np.float64
@@ -216,3 +217,49 @@ def test_autoencoder_step_gives_the_gradients_of_the_full_backward():
     ref.encoder.backward(ref.decoder.backward(ref.loss.backward()))
     for a, b in zip(ref.params(), fast.params()):
         np.testing.assert_array_equal(a.grad, b.grad)
+
+
+# -- Param.zero_grad is lazy, and add_matmul writes a product straight into a zeroed gradient -------------------
+
+
+def test_zero_grad_reads_as_zeros_and_add_matmul_still_adds():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 3))
+    p = Param(rng.standard_normal((5, 3)), "W")
+    p.grad[...] = 7.0
+    p.zero_grad()
+    assert np.array_equal(p.grad, np.zeros((5, 3)))  # reading materialises the zeros
+    p.add_matmul(a, b)  # not pending any more: an ordinary +=
+    p.add_matmul(a, b)
+    np.testing.assert_allclose(p.grad, 2 * (a @ b), rtol=1e-15)
+
+
+def test_add_matmul_after_zero_grad_writes_the_product_in_place():
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    p = Param(rng.standard_normal((5, 3)).astype(np.float32), "W")
+    grad = p.grad
+    grad[...] = 7.0  # stale numbers: zero_grad must make them count as 0
+    p.zero_grad()
+    p.add_matmul(a, b)
+    assert p.grad is grad  # the same array (an optimizer or a view may hold it), now exactly a @ b
+    assert np.array_equal(p.grad, a @ b)
+    p.add_matmul(a, b)  # the second use of a tied Param adds
+    assert np.array_equal(p.grad, a @ b + a @ b)
+
+
+def test_tied_dense_after_zero_grad_sums_both_uses_like_a_fresh_model():
+    rng = np.random.default_rng(5)
+    enc = Dense(6, 4, seed=1, dtype=np.float64)
+    model = Sequential(enc, TiedDense(enc))
+    x, dy = rng.standard_normal((3, 6)), rng.standard_normal((3, 6))
+    model.forward(x)
+    model.backward(dy)
+    first = [p.grad.copy() for p in model.params()]
+    for p in model.params():
+        p.grad[...] = 1e3  # garbage left from a previous step
+    model.zero_grad()
+    model.forward(x)
+    model.backward(dy)
+    for p, g in zip(model.params(), first):
+        assert np.array_equal(p.grad, g), p.name

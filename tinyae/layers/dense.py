@@ -124,7 +124,7 @@ class Dense(Layer):
         x = self._cached("_x")
         self.check_grad(dy, (x.shape[0], self.out_features))
         xp = backend.array_module(dy)
-        self.W.grad += x.T @ dy  # (in, N) @ (N, out) -> (in, out)
+        self.W.add_matmul(x.T, dy)  # W.grad += x.T @ dy: (in, N) @ (N, out) -> (in, out)
         if self.b is not None:
             self.b.grad += xp.sum(dy, axis=0)  # (out,)
         if need_dx:  # False for a first layer, whose input is data (backward_params)
@@ -213,7 +213,7 @@ class TiedDense(Layer):
         self.check_grad(dy, (x.shape[0], self.out_features))
         xp = backend.array_module(dy)
         # d/dW of sum(dy * (x @ W.T)) is (x.T @ dy).T = dy.T @ x; added to what the encoder adds.
-        self.W.grad += dy.T @ x  # (in, N) @ (N, out) -> (in, out)
+        self.W.add_matmul(dy.T, x)  # W.grad += dy.T @ x: (in, N) @ (N, out) -> (in, out)
         if self.b is not None:
             self.b.grad += xp.sum(dy, axis=0)  # (in,)
         if need_dx:  # False for a first layer (backward_params)
