@@ -80,6 +80,8 @@ class Optimizer:
         """Param i's buffer ``name``: zeros on first use; follows the Param if it was cast or moved."""
         p = self.params[i]
         buf = self.state[i].get(name)
+        if buf is not None and type(buf) is type(p.value) and buf.dtype == p.value.dtype:
+            return buf  # the usual case: same array type (so the same device) and dtype as the Param
         if buf is None:
             buf = array_module(p.value).zeros_like(p.value)
         elif buf.dtype != p.value.dtype or backend.device_of(buf) != backend.device_of(p.value):
@@ -153,6 +155,12 @@ class SGD(Optimizer):
         return {"lr": self.lr, "momentum": self.momentum}
 
 
+def adam_step_scalars(lr: float, beta1: float, beta2: float, eps: float, t: int) -> tuple[float, float]:
+    """(lr_t, eps_hat) of Adam's step t (see ``Adam``): the bias corrections folded into two scalars."""
+    sqrt_bias2 = math.sqrt(1 - beta2**t)  # sqrt(1 - b2^t)
+    return lr * sqrt_bias2 / (1 - beta1**t), eps * sqrt_bias2
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with bias correction, computed as PyTorch's Adam computes it.
 
@@ -166,6 +174,13 @@ class Adam(Optimizer):
 
     The correction divides by 1 - b^t (which -> 1): at t = 1, m_hat = g exactly. Dividing by (1 - b)
     instead, a common slip, would blow the first steps up by 1 / (1 - b1) = 10x.
+
+    Computed in the order Kingma & Ba give for speed (end of their Section 2): multiply the last line's
+    fraction by sqrt(1 - b2^t) / sqrt(1 - b2^t), and both corrections become scalars of the step,
+
+        w <- w - lr_t * m / (sqrt(v) + eps_hat),   lr_t = lr sqrt(1 - b2^t) / (1 - b1^t),  eps_hat = eps sqrt(1 - b2^t)
+
+    the same number up to rounding, with one division per weight instead of two (``adam_step_scalars``).
 
     weight_decay is DECOUPLED (AdamW, Loshchilov & Hutter): before the Adam update, w <- w - lr * wd * w.
     An L2 term added to the loss would instead be divided by sqrt(v_hat), so weights with large
@@ -188,8 +203,8 @@ class Adam(Optimizer):
         g = p.grad
         m, v = self._buffer(i, "m"), self._buffer(i, "v")
         if kernels.select_impl(p.value, g, m, v) == "numba":
-            # On the CPU: the very same arithmetic as the lines below, fused into one parallel pass
-            # (NumPy would make 12 passes over memory on one core); bit-identical. See kernels/fused_cpu.py.
+            # On the CPU: the very same arithmetic as the lines below, fused into one pass over memory
+            # (NumPy makes one pass per operation, about 10); bit-identical. See kernels/fused_cpu.py.
             from tinyae.kernels.fused_cpu import adam_update
 
             adam_update(p.value, g, m, v, lr=self.lr, beta1=b1, beta2=b2, eps=self.eps, t=self.t,
@@ -201,15 +216,12 @@ class Adam(Optimizer):
         v += (1 - b2) * (g * g)
         if self.weight_decay:
             p.value *= 1 - self.lr * self.weight_decay  # decoupled decay, before the Adam step
-        bias1 = 1 - b1**self.t  # Python floats: the arrays keep their dtype
-        bias2 = 1 - b2**self.t
-        # lr * m_hat / (sqrt(v_hat) + eps), with the two corrections folded into scalars (as PyTorch does).
+        step_size, eps_hat = adam_step_scalars(self.lr, b1, b2, self.eps, self.t)  # Python floats: no up-cast
         denom = array_module(v).sqrt(v)
-        denom /= math.sqrt(bias2)  # sqrt(v_hat)
-        denom += self.eps
+        denom += eps_hat  # sqrt(v) + eps_hat
         step = m / denom
-        step *= self.lr / bias1
-        p.value -= step
+        step *= step_size
+        p.value -= step  # w <- w - lr_t * m / (sqrt(v) + eps_hat) = w - lr * m_hat / (sqrt(v_hat) + eps)
 
     def config(self) -> dict:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}

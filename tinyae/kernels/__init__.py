@@ -56,17 +56,18 @@ def select_impl(*arrays, impl=None, caller=None) -> str:
     ``caller`` (a layer, or a name) is who asks: errors name it, so a user who forced a twin with
     TINYAE_KERNELS learns which layer got an array that twin cannot take.
     """
-    where = "tinyae.kernels" if caller is None else caller if isinstance(caller, str) else repr(caller)
     choice = impl if impl is not None else (os.environ.get(ENV_VAR, "").strip().lower() or None)
-    if choice is not None and choice not in IMPLS + ("auto",):
-        source = "impl" if impl is not None else f"the environment variable {ENV_VAR}"
-        raise ValueError(f"{where}: {source} must be one of {IMPLS} or 'auto', got {choice!r}")
     data = arrays[0]
     on_gpu = backend.is_cupy_array(data)
     if choice in (None, "auto"):
         if on_gpu:
             return "cupy"
         return "numba" if _numba_ok(*arrays) else "reference"
+    # Only the errors below need the caller's name (a layer's repr is built here, not on every call).
+    where = "tinyae.kernels" if caller is None else caller if isinstance(caller, str) else repr(caller)
+    if choice not in IMPLS:
+        source = "impl" if impl is not None else f"the environment variable {ENV_VAR}"
+        raise ValueError(f"{where}: {source} must be one of {IMPLS} or 'auto', got {choice!r}")
     if choice == "numba" and not _numba_ok(*arrays):
         def layout(a):
             contiguous = getattr(getattr(a, "flags", None), "c_contiguous", False)

@@ -56,7 +56,7 @@ def _flat(a):
 
 
 @njit(cache=True, error_model="numpy")
-def _adam_kernel(w, g, m, v, b1, c1, b2, c2, sqrt_bias2, eps, step_size, decay):
+def _adam_kernel(w, g, m, v, b1, c1, b2, c2, eps_hat, step_size, decay):
     for i in range(w.size):
         gi = g[i]
         mi = m[i] * b1 + c1 * gi  # m <- b1 m + (1 - b1) g
@@ -64,20 +64,22 @@ def _adam_kernel(w, g, m, v, b1, c1, b2, c2, sqrt_bias2, eps, step_size, decay):
         m[i] = mi
         v[i] = vi
         wi = w[i] * decay  # decoupled weight decay (decay = 1 - lr*wd; exactly 1 without it)
-        denom = np.sqrt(vi) / sqrt_bias2 + eps  # sqrt(v_hat) + eps
-        w[i] = wi - (mi / denom) * step_size  # w <- w - lr/(1 - b1^t) * m / (sqrt(v_hat) + eps)
+        denom = np.sqrt(vi) + eps_hat  # sqrt(v) + eps sqrt(1 - b2^t)
+        w[i] = wi - (mi / denom) * step_size  # w <- w - lr_t * m / (sqrt(v) + eps_hat)
 
 
 @functools.lru_cache(maxsize=16)
 def _adam_scalars(dtype, lr, beta1, beta2, eps, t, weight_decay):
     """The kernel's scalars at step t, each in the arrays' dtype (as NumPy does with Python floats).
 
-    Cached: the Params of one step share them, and making eight NumPy scalars costs more (about 5 us)
+    Cached: the Params of one step share them, and making seven NumPy scalars costs more (about 5 us)
     than the update of a bias vector itself."""
+    from tinyae.optim import adam_step_scalars  # the reference's own scalars, so the results are bit-identical
+
     f = dtype.type
+    step_size, eps_hat = adam_step_scalars(lr, beta1, beta2, eps, t)
     decay = f(1 - lr * weight_decay) if weight_decay else f(1)
-    return (f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(math.sqrt(1 - beta2**t)), f(eps),
-            f(lr / (1 - beta1**t)), decay)
+    return f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(eps_hat), f(step_size), decay
 
 
 def adam_update(w, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
