@@ -127,3 +127,39 @@ def test_cli_has_the_bench_command(capsys):
     with pytest.raises(SystemExit):
         cli_main(["bench", "--help"])
     assert "--compare" in capsys.readouterr().out
+
+
+def test_the_two_sides_take_turns_epoch_by_epoch(monkeypatch):
+    """A B B A A B ...: every tinyae epoch is timed right next to a torch epoch, and a drift of the
+    machine within a round hits both sides alike."""
+    calls = []
+
+    class FakeWorker:
+        def __init__(self, side, net, args, split):
+            self.side, self.split, self.times = side, split, []
+
+        def ask(self, command):
+            calls.append((self.side, command))
+            if command == "epoch":
+                self.times.append(len(calls))
+                return {"epoch_time": float(len(calls))}
+            return {"side": self.side, "split": self.split, "epoch_times": self.times[1:]}
+
+        def close(self):
+            calls.append((self.side, "closed"))
+
+    monkeypatch.setattr(bench, "_Worker", FakeWorker)
+    monkeypatch.setattr(bench, "TURN_PAUSE", 0.0)
+    args = types.SimpleNamespace(inprocess=False, warmup=1, epochs=3)
+    out = bench._measure_round("dense", ["tinyae", "torch"], args, split=True)
+    epochs = [side for side, command in calls if command == "epoch"]
+    assert epochs == ["tinyae", "torch", "torch", "tinyae", "tinyae", "torch", "torch", "tinyae"]
+    assert out["tinyae"]["split"] and not out["torch"]["split"]  # only tinyae splits its time by layer
+    assert calls[-2:] == [("tinyae", "closed"), ("torch", "closed")]
+
+
+def test_the_ratio_is_the_median_of_adjacent_epoch_pairs():
+    runs = {"tinyae": [{"epoch_times": [1.0, 2.0, 1.5]}, {"epoch_times": [0.7, 0.7, 0.7]}],
+            "torch": [{"epoch_times": [2.0, 4.0, 2.0]}, {"epoch_times": [1.0, 1.0, 1.0]}]}
+    # A slow spell (the second epoch of round 1) doubles both sides: its pair still says 0.5.
+    assert bench._pair_ratios(runs) == [[0.5, 0.5, 0.75], [0.7, 0.7, 0.7]]

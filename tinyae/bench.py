@@ -29,9 +29,12 @@ What it prints per network:
     tinyae / torch   with --compare torch: the same architectures in PyTorch, trained by the same loop
 
 Every measurement runs in a fresh Python process whose thread count is fixed before NumPy, Numba or
-torch start (OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS = --threads). With --compare torch the two sides run
-ALTERNATELY, one process per side per round: sharing one process, OpenBLAS's and torch's OpenMP threads
-would spin against each other. docs/performance.md has the numbers and explains them.
+torch start (OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS = --threads). With --compare torch each round starts one
+process per side, and the two TAKE TURNS, epoch by epoch (tinyae, torch, torch, tinyae, ...), with a
+pause between turns so that the idle side's BLAS/OpenMP threads have stopped spinning: sharing one
+process, OpenBLAS's and torch's threads would spin against each other. The ratio tinyae / torch is the
+median over pairs of epochs timed one right after the other, so a slow spell of a shared machine hits
+both halves of a pair. docs/performance.md has the numbers and explains them.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 NETWORKS = {
@@ -58,6 +62,7 @@ RESULT_TAG = "TINYAE_BENCH_RESULT "
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward")
+TURN_PAUSE = 0.25  # s between two sides' turns: idle BLAS/OpenMP threads spin about 0.1 s before they sleep
 
 
 # ==================================================================================================
@@ -114,8 +119,8 @@ def _check_args(args):
 def run(args) -> int:
     _check_args(args)
     nets = _networks(args.networks)
-    if args.worker:  # a child process: measure one network, print one JSON line
-        (measure_tinyae if args.worker == "tinyae" else measure_torch)(nets[0], args, split=args.split, emit=True)
+    if args.worker:  # a child process: train one network epoch by epoch, as the parent asks
+        serve(args.worker, nets[0], args)
         return 0
 
     sides = ["tinyae"]
@@ -125,15 +130,16 @@ def run(args) -> int:
                   "(pip install torch; it is never a dependency of tinyae). Timing tinyae alone.\n")
         else:
             sides.append("torch")
-    print(machine_header(args))
+    print(machine_header(args, sides))
     results = {}
     for net in nets:
         runs = {side: [] for side in sides}
         for r in range(args.rounds):
-            # Alternate which side goes first, so a slow drift of the machine hits both alike.
-            for side in (sides if r % 2 == 0 else sides[::-1]):
-                split = args.split and side == "tinyae" and r == 0
-                runs[side].append(_measure(side, net, args, split=split))
+            split = args.split and r == 0
+            # Alternate which side starts, so a slow drift of the machine hits both alike.
+            order = sides if r % 2 == 0 else sides[::-1]
+            for side, result in _measure_round(net, order, args, split).items():
+                runs[side].append(result)
         results[net] = runs
         print(report(net, runs, args))
         print()
@@ -149,23 +155,90 @@ def _args_dict(args) -> dict:
     return {k: v for k, v in vars(args).items() if not k.startswith("_") and k != "worker"}
 
 
-def _measure(side, net, args, split) -> dict:
-    """One run of one side on one network: in this process with --inprocess, else in a fresh one."""
+def _measure_round(net, order, args, split) -> dict:
+    """One round: every side in ``order`` trains ``net`` for --warmup + --epochs epochs; {side: result}.
+
+    In worker processes (the default) the sides take turns epoch by epoch, A B B A A B ..., with a pause
+    between turns, so each tinyae epoch has a torch epoch right next to it (``_pair_ratios``). With
+    --inprocess, one side after the other in this process.
+    """
     if args.inprocess:
-        fn = measure_tinyae if side == "tinyae" else measure_torch
-        return fn(net, args, split=split)
-    cmd = [sys.executable, "-m", "tinyae.bench", net, "--worker", side, "--epochs", str(args.epochs),
-           "--warmup", str(args.warmup), "--n", str(args.n), "--batch-size", str(args.batch_size),
-           "--backend", args.backend, "--threads", str(args.threads), "--seed", str(args.seed)]
-    if not split:
-        cmd.append("--no-split")
-    env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_TAG)]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"tinyae bench: the {side} run of {net} failed (exit {proc.returncode}):\n"
-                           f"{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
-    return json.loads(lines[-1][len(RESULT_TAG):])
+        fns = {"tinyae": measure_tinyae, "torch": measure_torch}
+        return {side: fns[side](net, args, split=split and side == "tinyae") for side in order}
+    workers = {side: _Worker(side, net, args, split=split and side == "tinyae") for side in order}
+    try:
+        for i in range(args.warmup + args.epochs):
+            for side in (order if i % 2 == 0 else order[::-1]):
+                workers[side].ask("epoch")
+                if len(order) > 1:
+                    time.sleep(TURN_PAUSE)
+        return {side: workers[side].ask("finish") for side in order}
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+class _Worker:
+    """A fresh Python process that trains one side's network, one epoch per "epoch" line on its stdin.
+
+    Its thread count is fixed before NumPy, Numba or torch start (the environment variables of
+    THREAD_VARS). Each answer is one line of stdout starting with RESULT_TAG; stderr goes to a file,
+    shown if the process fails.
+    """
+
+    def __init__(self, side, net, args, split):
+        self.side, self.net = side, net
+        cmd = [sys.executable, "-m", "tinyae.bench", net, "--worker", side, "--epochs", str(args.epochs),
+               "--warmup", str(args.warmup), "--n", str(args.n), "--batch-size", str(args.batch_size),
+               "--backend", args.backend, "--threads", str(args.threads), "--seed", str(args.seed)]
+        if not split:
+            cmd.append("--no-split")
+        env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, text=True)
+
+    def ask(self, command: str) -> dict:
+        try:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+            for line in self.proc.stdout:
+                if line.startswith(RESULT_TAG):
+                    return json.loads(line[len(RESULT_TAG):])
+        except BrokenPipeError:
+            pass
+        self.proc.wait()
+        self.stderr.seek(0)
+        raise RuntimeError(f"tinyae bench: the {self.side} run of {self.net} failed (exit {self.proc.returncode}):\n"
+                           f"{self.stderr.read()[-4000:]}")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            stream.close()
+        self.stderr.close()
+
+
+def serve(side: str, net: str, args):
+    """The worker's loop: "epoch" -> train one epoch, answer its time; "finish" -> answer the result."""
+    trainer = (TinyaeTrainer if side == "tinyae" else TorchTrainer)(net, args)
+    times = []
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "epoch":
+            times.append(trainer.epoch())
+            _emit({"epoch_time": times[-1]})
+        elif command == "finish":
+            _emit(trainer.result(times[args.warmup:], split=args.split))
+            return
+        else:
+            raise SystemExit(f"tinyae bench worker: unknown command {command!r}")
+
+
+def _emit(answer: dict):
+    print(RESULT_TAG + json.dumps(answer), flush=True)
 
 
 # ==================================================================================================
@@ -210,12 +283,15 @@ def machine_info() -> dict:
             "numpy": np.__version__, "numba": numba.__version__, "blas": _blas(), "load_average": _loadavg()}
 
 
-def machine_header(args) -> str:
+def machine_header(args, sides=("tinyae",)) -> str:
     m = machine_info()
+    turns = ("; in each round the two sides take turns epoch by epoch, in two processes"
+             if len(sides) > 1 and not args.inprocess else "")
     lines = [f"tinyae bench: {m['cpu']}, {m['cores']} cores; Python {m['python']}, NumPy {m['numpy']} "
              f"({m['blas']}), Numba {m['numba']}",
              f"{args.n} images, batch {args.batch_size}, Adam, float32, backend {args.backend}, {args.threads} "
-             f"thread(s); median of {args.epochs} epoch(s) after {args.warmup} warm-up, {args.rounds} round(s)",
+             f"thread(s); median of {args.epochs} epoch(s) after {args.warmup} warm-up, {args.rounds} round(s)"
+             + turns,
              f"load average before: {m['load_average']} (other work on the machine slows every number below)"]
     return "\n".join(lines)
 
@@ -402,34 +478,54 @@ def _thread_report() -> dict:
     return out
 
 
-def measure_tinyae(net: str, args, split: bool = True, emit: bool = False) -> dict:
-    """Train ``net`` with tinyae.train.fit; return epoch times, FLOPs, the products-alone time and the split."""
-    from tinyae.optim import Adam
-    from tinyae.train import fit
+class TinyaeTrainer:
+    """``net`` trained by tinyae.train.fit (the code path a user runs), one epoch per ``epoch()`` call."""
 
-    model = build_model(net, args.seed)
-    X = synthetic_data(net, args.n, args.seed)
-    xp = __import__("numpy")
-    if args.backend == "gpu":
-        from tinyae import backend
+    def __init__(self, net: str, args):
+        import numpy as np
 
-        model.to("gpu")
-        X = backend.to_device(X, "gpu")
-        xp = backend.array_module(X)
-    sync = _sync_function(args.backend)
-    opt = Adam(model.params(), lr=1e-3)
-    history = fit(model, X, epochs=args.warmup + args.epochs, batch_size=args.batch_size, optimizer=opt,
-                  seed=args.seed, verbose=0)
-    times = history.epoch_time[args.warmup:]
-    result = {"side": "tinyae", "net": net, "epoch_times": times, "median": statistics.median(times),
-              "threads": _thread_report(), "losses": history.loss}
-    result["flops"] = epoch_flops(model, args.n, args.batch_size)
-    if split:
-        result["products_alone"] = replay_products(model, args.n, args.batch_size, xp, sync)
-        result["split"] = time_split(model, opt, X, args, sync)
-    if emit:
-        print(RESULT_TAG + json.dumps(result), flush=True)
-    return result
+        from tinyae.optim import Adam
+
+        self.net, self.args = net, args
+        self.model = build_model(net, args.seed)
+        self.X = synthetic_data(net, args.n, args.seed)
+        self.xp = np
+        if args.backend == "gpu":
+            from tinyae import backend
+
+            self.model.to("gpu")
+            self.X = backend.to_device(self.X, "gpu")
+            self.xp = backend.array_module(self.X)
+        self.sync = _sync_function(args.backend)
+        self.opt = Adam(self.model.params(), lr=1e-3)
+        self.history = None
+
+    def epoch(self) -> float:
+        """Train one more epoch (fit resumes where it stopped: epoch e is shuffled as in one long fit)."""
+        from tinyae.train import fit
+
+        done = 0 if self.history is None else len(self.history)
+        self.history = fit(self.model, self.X, epochs=done + 1, initial_epoch=done, history=self.history,
+                           batch_size=self.args.batch_size, optimizer=self.opt, seed=self.args.seed, verbose=0)
+        return self.history.epoch_time[-1]
+
+    def result(self, times: list, split: bool) -> dict:
+        """The epoch times and FLOPs; with ``split``, also the products-alone time and the time split."""
+        args = self.args
+        result = {"side": "tinyae", "net": self.net, "epoch_times": times, "median": statistics.median(times),
+                  "threads": _thread_report(), "losses": self.history.loss}
+        result["flops"] = epoch_flops(self.model, args.n, args.batch_size)
+        if split:
+            result["products_alone"] = replay_products(self.model, args.n, args.batch_size, self.xp, self.sync)
+            result["split"] = time_split(self.model, self.opt, self.X, args, self.sync)
+        return result
+
+
+def measure_tinyae(net: str, args, split: bool = True) -> dict:
+    """Train ``net`` with tinyae.train.fit in this process; return epoch times, FLOPs (and the split)."""
+    trainer = TinyaeTrainer(net, args)
+    times = [trainer.epoch() for _ in range(args.warmup + args.epochs)]
+    return trainer.result(times[args.warmup:], split)
 
 
 def _wrap(obj, method: str, key: str, totals: dict, sync, restore: list):
@@ -537,43 +633,58 @@ def build_torch_model(net: str):
     raise ValueError(f"build_torch_model: unknown network {net!r}")
 
 
-def measure_torch(net: str, args, split: bool = False, emit: bool = False) -> dict:
-    """Train ``net`` in PyTorch with the loop ``fit`` runs: one shuffle per epoch, slices, one sync per step."""
-    import numpy as np
-    import torch
+class TorchTrainer:
+    """``net`` in PyTorch, trained by the loop ``fit`` runs (one shuffle per epoch, slices, one sync per
+    step), one epoch per ``epoch()`` call."""
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = "cpu"
-    if args.backend == "gpu":
-        if not torch.cuda.is_available():
-            raise SystemExit("tinyae bench: --backend gpu --compare torch needs a CUDA build of torch")
-        device = "cuda"
-    model, step = build_torch_model(net)
-    model.to(device)
-    X = torch.from_numpy(synthetic_data(net, args.n, args.seed)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    times, losses = [], []
-    for e in range(args.warmup + args.epochs):
+    def __init__(self, net: str, args):
+        import torch
+
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(args.seed)
+        self.device = "cpu"
+        if args.backend == "gpu":
+            if not torch.cuda.is_available():
+                raise SystemExit("tinyae bench: --backend gpu --compare torch needs a CUDA build of torch")
+            self.device = "cuda"
+        self.net, self.args, self.torch = net, args, torch
+        self.model, self.step = build_torch_model(net)
+        self.model.to(self.device)
+        self.X = torch.from_numpy(synthetic_data(net, args.n, args.seed)).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.losses = []
+
+    def epoch(self) -> float:
+        import numpy as np
+
+        torch, args = self.torch, self.args
         t0 = time.perf_counter()
-        order = torch.from_numpy(np.random.default_rng([args.seed, e]).permutation(args.n)).to(device)
-        Xe = X[order]
+        e = len(self.losses)
+        order = torch.from_numpy(np.random.default_rng([args.seed, e]).permutation(args.n)).to(self.device)
+        Xe = self.X[order]
         total = 0.0
         for s in range(0, args.n, args.batch_size):
             xb = Xe[s:s + args.batch_size]
-            opt.zero_grad()
-            loss = step(xb)
+            self.opt.zero_grad()
+            loss = self.step(xb)
             loss.backward()
             total += loss.item() * xb.shape[0]  # the one sync per step, as in fit
-            opt.step()
-        times.append(time.perf_counter() - t0)
-        losses.append(total / args.n)
-    times = times[args.warmup:]
-    result = {"side": "torch", "net": net, "epoch_times": times, "median": statistics.median(times),
-              "threads": {"torch": torch.get_num_threads()}, "losses": losses, "torch": torch.__version__}
-    if emit:
-        print(RESULT_TAG + json.dumps(result), flush=True)
-    return result
+            self.opt.step()
+        seconds = time.perf_counter() - t0
+        self.losses.append(total / args.n)
+        return seconds
+
+    def result(self, times: list, split: bool = False) -> dict:
+        return {"side": "torch", "net": self.net, "epoch_times": times, "median": statistics.median(times),
+                "threads": {"torch": self.torch.get_num_threads()}, "losses": self.losses,
+                "torch": self.torch.__version__}
+
+
+def measure_torch(net: str, args, split: bool = False) -> dict:
+    """Train ``net`` in PyTorch in this process; return the epoch times."""
+    trainer = TorchTrainer(net, args)
+    times = [trainer.epoch() for _ in range(args.warmup + args.epochs)]
+    return trainer.result(times[args.warmup:])
 
 
 # ==================================================================================================
@@ -597,13 +708,14 @@ def report(net: str, runs: dict, args) -> str:
     if "torch" in runs:
         tmed = _pooled_median(runs["torch"])
         ttimes = [t for r in runs["torch"] for t in r["epoch_times"]]
-        ratio = med / tmed
-        verdict = "meets" if ratio <= TARGETS[net] else "misses"
         lines.append(f"  torch   {tmed:8.3f} s/epoch  (min {min(ttimes):.3f}, max {max(ttimes):.3f})  "
                      f"torch {runs['torch'][0].get('torch', '?')}")
-        per_round = ", ".join(f"{a:.2f}" for a in _round_ratios(runs))
-        lines.append(f"  tinyae / torch = {ratio:.2f}  ({verdict} the target <= {TARGETS[net]})"
-                     + (f"; per round: {per_round}" if args.rounds > 1 else ""))
+        pairs = _pair_ratios(runs)
+        ratio = statistics.median(r for rnd in pairs for r in rnd)
+        verdict = "meets" if ratio <= TARGETS[net] else "misses"
+        per_round = ", ".join(f"{statistics.median(rnd):.2f}" for rnd in pairs)
+        lines.append(f"  tinyae / torch = {ratio:.2f}  ({verdict} the target <= {TARGETS[net]}; median of "
+                     f"{sum(map(len, pairs))} epoch pairs)" + (f"; per round: {per_round}" if args.rounds > 1 else ""))
     if "products_alone" in first:
         alone = first["products_alone"]
         lines.append(f"  matrix products alone (plain {'CuPy' if args.backend == 'gpu' else 'NumPy'}, same shapes, "
@@ -616,9 +728,12 @@ def report(net: str, runs: dict, args) -> str:
     return "\n".join(lines)
 
 
-def _round_ratios(runs) -> list:
-    return [statistics.median(a["epoch_times"]) / statistics.median(b["epoch_times"])
-            for a, b in zip(runs["tinyae"], runs["torch"])]
+def _pair_ratios(runs) -> list:
+    """Per round, tinyae's epoch i / torch's epoch i. The two were timed one right after the other (the
+    sides take turns), so a slow spell of the machine slows both halves of a pair: the ratios scatter
+    much less than the epoch times themselves."""
+    return [[a / b for a, b in zip(tin["epoch_times"], tor["epoch_times"])]
+            for tin, tor in zip(runs["tinyae"], runs["torch"])]
 
 
 def format_split(split: dict, products_alone=None) -> str:

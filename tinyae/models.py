@@ -71,17 +71,15 @@ class Sequential(Layer):
 
     def params(self):
         """Each Param once, in layer order (a tied Param is yielded at its first use only)."""
-        return (p for _, p in self.named_params())
+        return first_uses(p for layer in self.layers for p in layer.params())
 
     def named_params(self):
-        """("index.Layer.name", Param) pairs, each Param once."""
-        seen = set()
-        for i, layer in enumerate(self.layers):
-            inner = layer.named_params() if hasattr(layer, "named_params") else ((p.name, p) for p in layer.params())
-            for name, p in inner:
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield f"{i}.{type(layer).__name__}.{name}", p
+        """("index.Layer.name", Param) pairs, each Param once (the same order as ``params()``)."""
+        def labelled():
+            for i, layer in enumerate(self.layers):
+                yield from _labelled(f"{i}.{type(layer).__name__}", layer)
+
+        return first_uses(labelled(), param=lambda pair: pair[1])
 
     def children(self):
         return tuple(self.layers)
@@ -162,6 +160,20 @@ def leaf_layers(layer) -> list:
     if isinstance(layer, Sequential):
         return [leaf for child in layer.layers for leaf in leaf_layers(child)]
     return [layer]
+
+
+def first_uses(items, param=lambda item: item):
+    """The items whose Param (``param(item)``) has not come before: each Param once, at its first use.
+
+    A tied Param is used by two layers; an optimizer must see it once (it gets the sum of both gradients).
+    ``params()`` runs at every ``zero_grad``, so it builds no labels: ``named_params()`` does that.
+    """
+    seen = set()
+    for item in items:
+        key = id(param(item))
+        if key not in seen:
+            seen.add(key)
+            yield item
 
 
 def _labelled(prefix: str, layer):
@@ -273,15 +285,12 @@ class Autoencoder(Layer):
     # -- parameters and structure ---------------------------------------------------------------
     def named_params(self):
         """("encoder.0.Dense.W", Param) pairs, encoder first, each Param once (a tied W under its encoder label)."""
-        seen = set()
-        for prefix, part in (("encoder", self.encoder), ("decoder", self.decoder)):
-            for label, p in _labelled(prefix, part):
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield label, p
+        pairs = (pair for prefix, part in (("encoder", self.encoder), ("decoder", self.decoder))
+                 for pair in _labelled(prefix, part))
+        return first_uses(pairs, param=lambda pair: pair[1])
 
     def params(self):
-        return (p for _, p in self.named_params())
+        return first_uses(p for part in (self.encoder, self.decoder) for p in part.params())
 
     def children(self):
         return (self.encoder, self.decoder)
