@@ -163,3 +163,14 @@ def test_the_ratio_is_the_median_of_adjacent_epoch_pairs():
             "torch": [{"epoch_times": [2.0, 4.0, 2.0]}, {"epoch_times": [1.0, 1.0, 1.0]}]}
     # A slow spell (the second epoch of round 1) doubles both sides: its pair still says 0.5.
     assert bench._pair_ratios(runs) == [[0.5, 0.5, 0.75], [0.7, 0.7, 0.7]]
+
+
+def test_the_floor_script_of_the_performance_page_runs(capsys):
+    """docs/perf/floor_dense.py (the bare loop docs/performance.md compares fit with) still runs."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "perf" / "floor_dense.py"
+    namespace = runpy.run_path(str(script))
+    ratio = namespace["main"](["--epochs", "2", "--n", "256", "--batch-size", "64"])
+    assert ratio > 0 and "bare / tinyae =" in capsys.readouterr().out

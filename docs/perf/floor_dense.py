@@ -1,0 +1,101 @@
+"""How fast could the dense AE train here with no library around the arithmetic? (docs/performance.md)
+
+The same step as tinyae's dense reference network (784-256-64-256-784, ReLU, BCE with logits, Adam),
+written as one bare function: the same NumPy products and the same Numba kernels (ReLU forward, the
+fused loss, the Adam loop), but no layers, no input checks, no Python objects per parameter. It trains
+in the same process as tinyae's own ``fit``, the two taking turns epoch by epoch, and prints the median
+ratio over adjacent epochs: bare / tinyae, the share of tinyae's epoch that is arithmetic rather than
+abstraction and safety.
+
+    python docs/perf/floor_dense.py              # 8 epochs each, 4000 images, batch 128
+    python docs/perf/floor_dense.py --epochs 2 --n 512
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from tinyae.bench import build_model, synthetic_data
+from tinyae.kernels.fused_cpu import (
+    _adam_kernel,
+    _adam_scalars,
+    bce_with_logits_backward,
+    bce_with_logits_forward,
+    relu_forward,
+)
+from tinyae.optim import Adam
+from tinyae.train import epoch_order, fit
+
+
+def bare_trainer(X, batch_size, seed=0):
+    """One epoch of the dense AE as plain code; returns a function epoch(e) -> seconds."""
+    params = [p.value for p in build_model("dense", seed).params()]  # W0 b0 W1 b1 W2 b2 W3 b3, own copies
+    grads = [np.zeros_like(w) for w in params]
+    moments = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
+    step_count = [0]
+
+    def step(x):
+        W0, b0, W1, b1, W2, b2, W3, b3 = params
+        a0, m0 = relu_forward(x @ W0 + b0)
+        a1, m1 = relu_forward(a0 @ W1 + b1)
+        a2, m2 = relu_forward(a1 @ W2 + b2)
+        z = a2 @ W3 + b3
+        total, e = bce_with_logits_forward(z, x)
+        d = bce_with_logits_backward(z, x, e, z.size)
+        for a, W, k, mask in ((a2, W3, 6, m2), (a1, W2, 4, m1), (a0, W1, 2, m0), (x, W0, 0, None)):
+            np.matmul(a.T, d, out=grads[k])  # dW
+            grads[k + 1][...] = d.sum(axis=0)  # db
+            if mask is not None:
+                d = (d @ W.T) * mask  # dx through the ReLU below
+        float(total)
+        step_count[0] += 1
+        scalars = _adam_scalars(np.dtype(np.float32), 1e-3, 0.9, 0.999, 1e-8, step_count[0], 0.0)
+        for w, g, (m, v) in zip(params, grads, moments):
+            _adam_kernel(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), *scalars)
+
+    def epoch(e):
+        t0 = time.perf_counter()
+        Xe = X[epoch_order(len(X), seed, e)]
+        for a in range(0, len(X), batch_size):
+            step(Xe[a:a + batch_size])
+        return time.perf_counter() - t0
+
+    return epoch
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=8, help="timed epochs per side (default 8)")
+    parser.add_argument("--n", type=int, default=4000, help="training images (default 4000)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args(argv)
+    X = synthetic_data("dense", args.n)
+    bare = bare_trainer(X, args.batch_size)
+    model = build_model("dense")
+    opt = Adam(model.params(), lr=1e-3)
+    history = fit(model, X, epochs=1, batch_size=args.batch_size, optimizer=opt, verbose=0)  # warm-up
+    bare(0)
+
+    def tinyae_epoch(e):
+        fit(model, X, epochs=e + 1, initial_epoch=e, history=history, batch_size=args.batch_size,
+            optimizer=opt, verbose=0)
+        return history.epoch_time[-1]
+
+    ratios, times = [], {"bare": [], "tinyae": []}
+    for i in range(args.epochs):
+        sides = (("bare", bare), ("tinyae", tinyae_epoch))
+        pair = {name: fn(i + 1) for name, fn in (sides if i % 2 == 0 else sides[::-1])}
+        for name, t in pair.items():
+            times[name].append(t)
+        ratios.append(pair["bare"] / pair["tinyae"])
+    bare_s, tinyae_s = statistics.median(times["bare"]), statistics.median(times["tinyae"])
+    bare_s, tinyae_s = statistics.median(times["bare"]), statistics.median(times["tinyae"])
+    print(f"bare loop {bare_s:.3f} s/epoch, tinyae fit {tinyae_s:.3f} s/epoch; "
+          f"bare / tinyae = {statistics.median(ratios):.3f} (median of {len(ratios)} adjacent pairs)")
+    return statistics.median(ratios)
+
+
+if __name__ == "__main__":
+    main()
