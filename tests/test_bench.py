@@ -140,6 +140,8 @@ def test_the_two_sides_take_turns_epoch_by_epoch(monkeypatch):
 
         def ask(self, command):
             calls.append((self.side, command))
+            if command == "ready":
+                return {"ready": self.side}
             if command == "epoch":
                 self.times.append(len(calls))
                 return {"epoch_time": float(len(calls))}
@@ -152,6 +154,7 @@ def test_the_two_sides_take_turns_epoch_by_epoch(monkeypatch):
     monkeypatch.setattr(bench, "TURN_PAUSE", 0.0)
     args = types.SimpleNamespace(inprocess=False, warmup=1, epochs=3)
     out = bench._measure_round("dense", ["tinyae", "torch"], args, split=True)
+    assert calls[:2] == [("tinyae", "ready"), ("torch", "ready")]  # both started before any epoch is timed
     epochs = [side for side, command in calls if command == "epoch"]
     assert epochs == ["tinyae", "torch", "torch", "tinyae", "tinyae", "torch", "torch", "tinyae"]
     assert out["tinyae"]["split"] and not out["torch"]["split"]  # only tinyae splits its time by layer
@@ -165,12 +168,39 @@ def test_the_ratio_is_the_median_of_adjacent_epoch_pairs():
     assert bench._pair_ratios(runs) == [[0.5, 0.5, 0.75], [0.7, 0.7, 0.7]]
 
 
-def test_the_floor_script_of_the_performance_page_runs(capsys):
-    """docs/perf/floor_dense.py (the bare loop docs/performance.md compares fit with) still runs."""
+def test_a_worker_that_dies_is_reported_with_its_own_message():
+    args = types.SimpleNamespace(epochs=1, warmup=0, n=64, batch_size=32, backend="cpu", threads=1, seed=0)
+    worker = bench._Worker("tinyae", "resnet", args, split=False)  # the child refuses the network and exits
+    with pytest.raises(RuntimeError, match="(?s)the tinyae run of resnet failed.*unknown network"):
+        worker.ask("ready")
+    with pytest.raises(RuntimeError, match="unknown network"):  # writing to the dead process: the same message
+        worker.ask("epoch")
+    worker.close()  # and closing it raises nothing
+    assert worker.proc.returncode not in (None, 0)
+
+
+def _floor_script():
     import runpy
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "docs" / "perf" / "floor_dense.py"
-    namespace = runpy.run_path(str(script))
-    ratio = namespace["main"](["--epochs", "2", "--n", "256", "--batch-size", "64"])
+    return runpy.run_path(str(Path(__file__).resolve().parents[1] / "docs" / "perf" / "floor_dense.py"))
+
+
+def test_the_floor_script_of_the_performance_page_runs(capsys):
+    """docs/perf/floor_dense.py (the bare loop docs/performance.md compares fit with) still runs."""
+    ratio = _floor_script()["main"](["--epochs", "2", "--n", "256", "--batch-size", "64"])
     assert ratio > 0 and "bare / tinyae =" in capsys.readouterr().out
+
+
+def test_the_floor_computes_what_fit_computes():
+    """The comparison is fair: after an epoch, the bare loop's weights equal fit's, bit for bit."""
+    from tinyae.optim import Adam
+    from tinyae.train import fit
+
+    X = bench.synthetic_data("dense", 200)
+    bare = _floor_script()["bare_trainer"](X, 64)
+    bare(0)
+    model = bench.build_model("dense")
+    fit(model, X, epochs=1, batch_size=64, optimizer=Adam(model.params(), lr=1e-3), verbose=0)
+    for ours, theirs in zip(bare.params, (p.value for p in model.params())):
+        np.testing.assert_array_equal(ours, theirs)

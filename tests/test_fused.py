@@ -47,6 +47,39 @@ def test_adam_uses_the_fused_loop_on_contiguous_numpy_arrays(monkeypatch):
     assert np.all(p.value < 1)  # the update was applied in place
 
 
+def _adam_many(impl, monkeypatch, dtypes, steps=3):
+    """Params of many shapes (more than one kernel pack) after ``steps`` Adam steps under ``impl``."""
+    monkeypatch.setenv(kernels.ENV_VAR, impl)
+    rng = np.random.default_rng(1)
+    shapes = [(5, 3), (3,), (2, 2, 3, 3), (7,), (1,), (4, 4), (4,), (6, 2), (2,), (3, 5), (5,)]
+    params = [Param(rng.normal(size=s).astype(dtypes[k % len(dtypes)]), f"p{k}") for k, s in enumerate(shapes)]
+    opt = Adam(params, lr=1e-2, weight_decay=0.05)
+    for _ in range(steps):
+        opt.zero_grad()
+        for p in params:
+            p.grad[...] = rng.normal(size=p.shape)
+        opt.step()
+    return [p.value.copy() for p in params]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_fused_call_for_many_params_is_bit_identical_to_the_update_of_each(dtype, monkeypatch):
+    assert len(_adam_many("reference", monkeypatch, [dtype])) > fused_cpu._PACK  # two packs, the second padded
+    for ref, fused in zip(_adam_many("reference", monkeypatch, [dtype]), _adam_many("numba", monkeypatch, [dtype])):
+        assert fused.dtype == dtype
+        np.testing.assert_array_equal(ref, fused)
+
+
+def test_params_of_mixed_dtypes_take_the_per_param_path(monkeypatch):
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    calls = []
+    monkeypatch.setattr(fused_cpu, "adam_update", lambda *a, **k: calls.append(1))
+    mixed = _adam_many("auto", monkeypatch, [np.float32, np.float64])
+    assert calls == []  # one loop cannot hold float32 and float64 arrays: the NumPy lines ran
+    for got, ref in zip(mixed, _adam_many("reference", monkeypatch, [np.float32, np.float64])):
+        np.testing.assert_array_equal(got, ref)
+
+
 def _bce_pair(dtype, shape=(16, 50), scale=4.0, seed=0):
     rng = np.random.default_rng(seed)
     z = (scale * rng.normal(size=shape)).astype(dtype)

@@ -165,8 +165,12 @@ def _measure_round(net, order, args, split) -> dict:
     if args.inprocess:
         fns = {"tinyae": measure_tinyae, "torch": measure_torch}
         return {side: fns[side](net, args, split=split and side == "tinyae") for side in order}
-    workers = {side: _Worker(side, net, args, split=split and side == "tinyae") for side in order}
+    workers = {}
     try:
+        for side in order:
+            workers[side] = _Worker(side, net, args, split=split and side == "tinyae")
+        for worker in workers.values():
+            worker.ask("ready")  # both have imported their libraries and built the model: no start-up overlaps an epoch
         for i in range(args.warmup + args.epochs):
             for side in (order if i % 2 == 0 else order[::-1]):
                 workers[side].ask("epoch")
@@ -175,7 +179,7 @@ def _measure_round(net, order, args, split) -> dict:
         return {side: workers[side].ask("finish") for side in order}
     finally:
         for worker in workers.values():
-            worker.close()
+            worker.close()  # never raises: every worker gets closed
 
 
 class _Worker:
@@ -203,8 +207,8 @@ class _Worker:
             self.proc.stdin.write(command + "\n")
             self.proc.stdin.flush()
             for line in self.proc.stdout:
-                if line.startswith(RESULT_TAG):
-                    return json.loads(line[len(RESULT_TAG):])
+                if RESULT_TAG in line:  # anywhere: a library may have printed part of a line before it
+                    return json.loads(line[line.index(RESULT_TAG) + len(RESULT_TAG):])
         except BrokenPipeError:
             pass
         self.proc.wait()
@@ -213,11 +217,17 @@ class _Worker:
                            f"{self.stderr.read()[-4000:]}")
 
     def close(self):
-        if self.proc.poll() is None:
+        """End the process (it exits by itself at the end of its input) and release the pipes; never raises."""
+        try:
+            self.proc.stdin.close()  # may flush a command to a process that is gone
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            stream.close()
+        self.proc.stdout.close()
         self.stderr.close()
 
 
@@ -227,7 +237,9 @@ def serve(side: str, net: str, args):
     times = []
     for line in sys.stdin:
         command = line.strip()
-        if command == "epoch":
+        if command == "ready":
+            _emit({"ready": side})
+        elif command == "epoch":
             times.append(trainer.epoch())
             _emit({"epoch_time": times[-1]})
         elif command == "finish":
@@ -714,8 +726,11 @@ def report(net: str, runs: dict, args) -> str:
         ratio = statistics.median(r for rnd in pairs for r in rnd)
         verdict = "meets" if ratio <= TARGETS[net] else "misses"
         per_round = ", ".join(f"{statistics.median(rnd):.2f}" for rnd in pairs)
+        how = ("epochs of the two sides timed one after the other in this process, not in turns" if args.inprocess
+               else "epochs timed in turns")
+        rounds = f"; per round: {per_round}" if args.rounds > 1 else ""
         lines.append(f"  tinyae / torch = {ratio:.2f}  ({verdict} the target <= {TARGETS[net]}; median of "
-                     f"{sum(map(len, pairs))} epoch pairs)" + (f"; per round: {per_round}" if args.rounds > 1 else ""))
+                     f"{sum(map(len, pairs))} pairs of {how}){rounds}")
     if "products_alone" in first:
         alone = first["products_alone"]
         lines.append(f"  matrix products alone (plain {'CuPy' if args.backend == 'gpu' else 'NumPy'}, same shapes, "

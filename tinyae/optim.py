@@ -162,7 +162,7 @@ def adam_step_scalars(lr: float, beta1: float, beta2: float, eps: float, t: int)
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015) with bias correction, computed as PyTorch's Adam computes it.
+    """Adam (Kingma & Ba, 2015) with bias correction, and PyTorch's defaults and conventions (eps added to sqrt(v_hat)).
 
     At step t = 1, 2, ... with gradient g:
 
@@ -198,18 +198,31 @@ class Adam(Optimizer):
         self.eps = _check_hyper(eps, "eps", "Adam", 0.0, low_open=True, high=None)
         self.weight_decay = _check_hyper(weight_decay, "weight_decay", "Adam", 0.0, high=None)
 
+    def step(self):
+        """Update every Param; on the CPU, all of them in one fused loop (the arithmetic is ``_update``'s)."""
+        self.t += 1
+        values = [p.value for p in self.params]
+        grads = [p.grad for p in self.params]
+        ms = [self._buffer(i, "m") for i in range(len(self.params))]
+        vs = [self._buffer(i, "v") for i in range(len(self.params))]
+        arrays = values + grads + ms + vs
+        if (kernels.select_impl(*arrays, caller="Adam.step") == "numba"
+                and all(a.dtype == values[0].dtype for a in arrays)):
+            # The very same arithmetic as _update's lines, fused into one pass over memory (NumPy makes one
+            # pass per operation, 12) and one call for all Params; bit-identical. See kernels/fused_cpu.py.
+            from tinyae.kernels.fused_cpu import adam_update
+
+            b1, b2 = self.betas
+            adam_update(values, grads, ms, vs, lr=self.lr, beta1=b1, beta2=b2, eps=self.eps, t=self.t,
+                        weight_decay=self.weight_decay)
+            return
+        for i, p in enumerate(self.params):
+            self._update(i, p)
+
     def _update(self, i, p):
         b1, b2 = self.betas
         g = p.grad
         m, v = self._buffer(i, "m"), self._buffer(i, "v")
-        if kernels.select_impl(p.value, g, m, v) == "numba":
-            # On the CPU: the very same arithmetic as the lines below, fused into one pass over memory
-            # (NumPy makes one pass per operation, about 10); bit-identical. See kernels/fused_cpu.py.
-            from tinyae.kernels.fused_cpu import adam_update
-
-            adam_update(p.value, g, m, v, lr=self.lr, beta1=b1, beta2=b2, eps=self.eps, t=self.t,
-                        weight_decay=self.weight_decay)
-            return
         m *= b1
         m += (1 - b1) * g
         v *= b2
