@@ -204,3 +204,9 @@ def test_the_floor_computes_what_fit_computes():
     fit(model, X, epochs=1, batch_size=64, optimizer=Adam(model.params(), lr=1e-3), verbose=0)
     for ours, theirs in zip(bare.params, (p.value for p in model.params())):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed (never a dependency)")
+def test_the_floor_against_torch_runs(capsys):
+    ratio = _floor_script()["main"](["--epochs", "2", "--n", "256", "--batch-size", "64", "--against", "torch"])
+    assert ratio > 0 and "bare / torch =" in capsys.readouterr().out

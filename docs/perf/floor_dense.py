@@ -5,13 +5,15 @@ written as one bare function: the same NumPy products and the same Numba kernels
 fused loss, the Adam loop), but no layers, no input checks, no Python objects per parameter. It trains
 in the same process as tinyae's own ``fit``, the two taking turns epoch by epoch, and prints the median
 ratio over adjacent epochs: bare / tinyae, the share of tinyae's epoch that is arithmetic rather than
-abstraction and safety.
+abstraction and safety. With ``--against torch`` the other side is PyTorch, in its own process, as
+``tinyae bench --compare torch`` runs it: bare / torch, the best ratio this machine allows.
 
-    python docs/perf/floor_dense.py              # 8 epochs each, 4000 images, batch 128
-    python docs/perf/floor_dense.py --epochs 2 --n 512
+    python docs/perf/floor_dense.py                   # against tinyae: 8 epochs each, 4000 images, batch 128
+    python docs/perf/floor_dense.py --against torch   # against PyTorch (installed only to compare)
 """
 
 import argparse
+import os
 import statistics
 import time
 
@@ -64,31 +66,62 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=8, help="timed epochs per side (default 8)")
     parser.add_argument("--n", type=int, default=4000, help="training images (default 4000)")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--against", choices=("tinyae", "torch"), default="tinyae",
+                        help="the other side: tinyae's fit in this process (default), or PyTorch in its own "
+                             "process, as `tinyae bench --compare torch` runs it")
     args = parser.parse_args(argv)
     X = synthetic_data("dense", args.n)
     bare = bare_trainer(X, args.batch_size)
+    bare(0)  # warm-up
+    other, close = _tinyae_side(X, args) if args.against == "tinyae" else _torch_side(args)
+    try:
+        ratios, times = [], {"bare": [], args.against: []}
+        for i in range(args.epochs):
+            sides = (("bare", bare), (args.against, other))
+            pair = {name: fn(i + 1) for name, fn in (sides if i % 2 == 0 else sides[::-1])}
+            for name, t in pair.items():
+                times[name].append(t)
+            ratios.append(pair["bare"] / pair[args.against])
+    finally:
+        close()
+    bare_s, other_s = statistics.median(times["bare"]), statistics.median(times[args.against])
+    print(f"bare loop {bare_s:.3f} s/epoch, {args.against} {other_s:.3f} s/epoch; "
+          f"bare / {args.against} = {statistics.median(ratios):.3f} (median of {len(ratios)} adjacent pairs)")
+    return statistics.median(ratios)
+
+
+def _tinyae_side(X, args):
+    """tinyae's own fit, in this process: (epoch(e) -> seconds, close)."""
     model = build_model("dense")
     opt = Adam(model.params(), lr=1e-3)
     history = fit(model, X, epochs=1, batch_size=args.batch_size, optimizer=opt, verbose=0)  # warm-up
-    bare(0)
 
-    def tinyae_epoch(e):
+    def epoch(e):
         fit(model, X, epochs=e + 1, initial_epoch=e, history=history, batch_size=args.batch_size,
             optimizer=opt, verbose=0)
         return history.epoch_time[-1]
 
-    ratios, times = [], {"bare": [], "tinyae": []}
-    for i in range(args.epochs):
-        sides = (("bare", bare), ("tinyae", tinyae_epoch))
-        pair = {name: fn(i + 1) for name, fn in (sides if i % 2 == 0 else sides[::-1])}
-        for name, t in pair.items():
-            times[name].append(t)
-        ratios.append(pair["bare"] / pair["tinyae"])
-    bare_s, tinyae_s = statistics.median(times["bare"]), statistics.median(times["tinyae"])
-    bare_s, tinyae_s = statistics.median(times["bare"]), statistics.median(times["tinyae"])
-    print(f"bare loop {bare_s:.3f} s/epoch, tinyae fit {tinyae_s:.3f} s/epoch; "
-          f"bare / tinyae = {statistics.median(ratios):.3f} (median of {len(ratios)} adjacent pairs)")
-    return statistics.median(ratios)
+    return epoch, lambda: None
+
+
+def _torch_side(args):
+    """PyTorch in a worker process of tinyae bench; after each of its epochs and each of ours, the pause
+    the bench makes, so that neither side's idle threads still spin when the other starts."""
+    from tinyae import bench
+
+    worker = bench._Worker("torch", "dense", argparse.Namespace(
+        epochs=args.epochs, warmup=1, n=args.n, batch_size=args.batch_size, backend="cpu",
+        threads=os.cpu_count() or 1, seed=0), split=False)
+    worker.ask("ready")
+    worker.ask("epoch")  # warm-up
+
+    def epoch(e):
+        time.sleep(bench.TURN_PAUSE)
+        seconds = worker.ask("epoch")["epoch_time"]
+        time.sleep(bench.TURN_PAUSE)
+        return seconds
+
+    return epoch, worker.close
 
 
 if __name__ == "__main__":
