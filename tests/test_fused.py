@@ -62,22 +62,64 @@ def _adam_many(impl, monkeypatch, dtypes, steps=3):
     return [p.value.copy() for p in params]
 
 
+def _spy_on_adam_update(monkeypatch):
+    calls = []
+    original = fused_cpu.adam_update
+    def spy(ws, *args, **kwargs):
+        calls.append(ws[0].dtype)
+        return original(ws, *args, **kwargs)
+
+    monkeypatch.setattr(fused_cpu, "adam_update", spy)
+    return calls
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_fused_call_for_many_params_is_bit_identical_to_the_update_of_each(dtype, monkeypatch):
-    assert len(_adam_many("reference", monkeypatch, [dtype])) > fused_cpu._PACK  # two packs, the second padded
-    for ref, fused in zip(_adam_many("reference", monkeypatch, [dtype]), _adam_many("numba", monkeypatch, [dtype])):
-        assert fused.dtype == dtype
-        np.testing.assert_array_equal(ref, fused)
+    reference = _adam_many("reference", monkeypatch, [dtype])
+    assert len(reference) > fused_cpu._PACK  # two packs, the second padded
+    calls = _spy_on_adam_update(monkeypatch)
+    fused = _adam_many("numba", monkeypatch, [dtype])
+    assert calls == [dtype] * 3  # one call per step, for all eleven Params
+    for ref, got in zip(reference, fused):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(ref, got)
 
 
-def test_params_of_mixed_dtypes_take_the_per_param_path(monkeypatch):
-    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
-    calls = []
-    monkeypatch.setattr(fused_cpu, "adam_update", lambda *a, **k: calls.append(1))
+def test_params_of_two_dtypes_take_one_fused_call_each(monkeypatch):
+    reference = _adam_many("reference", monkeypatch, [np.float32, np.float64])
+    calls = _spy_on_adam_update(monkeypatch)
     mixed = _adam_many("auto", monkeypatch, [np.float32, np.float64])
-    assert calls == []  # one loop cannot hold float32 and float64 arrays: the NumPy lines ran
-    for got, ref in zip(mixed, _adam_many("reference", monkeypatch, [np.float32, np.float64])):
+    assert calls == [np.float32, np.float64] * 3  # a pack holds one dtype: a call per dtype and step
+    for got, ref in zip(mixed, reference):
         np.testing.assert_array_equal(got, ref)
+
+
+def test_a_subclass_that_changes_the_update_is_not_bypassed_by_the_fused_loop(monkeypatch):
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+
+    class ClippedAdam(Adam):  # what a student might write: clip the gradient, then the usual update
+        def _update(self, i, p):
+            np.clip(p.grad, -0.01, 0.01, out=p.grad)
+            super()._update(i, p)
+
+    calls = _spy_on_adam_update(monkeypatch)
+    p = Param(np.zeros(4, dtype=np.float32), "w")
+    p.grad[...] = [5.0, -5.0, 0.001, 0.0]
+    ClippedAdam([p], lr=0.1).step()
+    assert calls == [] and np.all(p.grad == np.float32([0.01, -0.01, 0.001, 0.0]))
+
+
+def test_read_only_arrays_take_the_numpy_lines(monkeypatch):
+    """Numba types a read-only array differently, so a pack could not hold it: the step goes Param by Param."""
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    calls = _spy_on_adam_update(monkeypatch)
+    a, b = Param(np.ones(3, np.float32), "a"), Param(np.ones(3, np.float32), "b")
+    frozen = np.full(3, 0.5, np.float32)
+    frozen.flags.writeable = False
+    a.grad[...] = 0.5
+    b.grad = frozen
+    Adam([a, b]).step()
+    assert calls == [] and np.array_equal(a.value, b.value) and np.all(a.value < 1)
 
 
 def _bce_pair(dtype, shape=(16, 50), scale=4.0, seed=0):

@@ -267,3 +267,13 @@ def test_base_class_needs_an_update_rule():
     opt = Optimizer([scalar_param()], lr=0.1)
     with pytest.raises(NotImplementedError, match="Optimizer._update is not implemented"):
         opt.step()
+
+
+@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1), lambda ps: Adam(ps)])
+def test_a_grad_of_the_wrong_shape_is_refused_before_any_update(make):
+    p = Param(np.ones((4, 4), dtype=np.float32), "W")
+    p.grad = np.ones(4, dtype=np.float32)  # NumPy would broadcast it over the rows; a compiled loop would misread it
+    opt = make([p])
+    with pytest.raises(ValueError, match=r"step: Param 'W' has a grad of shape \(4,\) for a value of shape \(4, 4\)"):
+        opt.step()
+    assert opt.t == 0 and np.all(p.value == 1)

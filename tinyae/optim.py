@@ -38,7 +38,7 @@ class Optimizer:
     params -- an iterable of Params, or a layer/model (all its Params). A tied Param given twice is
               updated once, with its summed gradient.
     Subclasses implement ``_update(i, p)`` for Param number i, and list their per-Param buffers in
-    ``_buffers`` (e.g. ("m", "v")).
+    ``_buffers`` (e.g. ("m", "v")). One that can update all Params at once overrides ``_update_all``.
     """
 
     _buffers: tuple = ()
@@ -64,7 +64,15 @@ class Optimizer:
     # -- the contract ---------------------------------------------------------------------------
     def step(self):
         """Update every Param from its grad (in place: ``p.value`` stays the same array object)."""
+        for p in self.params:
+            if p.grad.shape != p.value.shape:  # NumPy would broadcast it, a compiled loop misread it
+                raise ValueError(f"{type(self).__name__}.step: Param {p.name!r} has a grad of shape "
+                                 f"{tuple(p.grad.shape)} for a value of shape {tuple(p.value.shape)}; a backward "
+                                 f"must add a gradient of its Param's own shape")
         self.t += 1
+        self._update_all()
+
+    def _update_all(self):
         for i, p in enumerate(self.params):
             self._update(i, p)
 
@@ -198,26 +206,38 @@ class Adam(Optimizer):
         self.eps = _check_hyper(eps, "eps", "Adam", 0.0, low_open=True, high=None)
         self.weight_decay = _check_hyper(weight_decay, "weight_decay", "Adam", 0.0, high=None)
 
-    def step(self):
-        """Update every Param; on the CPU, all of them in one fused loop (the arithmetic is ``_update``'s)."""
-        self.t += 1
-        values = [p.value for p in self.params]
-        grads = [p.grad for p in self.params]
-        ms = [self._buffer(i, "m") for i in range(len(self.params))]
-        vs = [self._buffer(i, "v") for i in range(len(self.params))]
-        arrays = values + grads + ms + vs
-        if (kernels.select_impl(*arrays, caller="Adam.step") == "numba"
-                and all(a.dtype == values[0].dtype for a in arrays)):
-            # The very same arithmetic as _update's lines, fused into one pass over memory (NumPy makes one
-            # pass per operation, 12) and one call for all Params; bit-identical. See kernels/fused_cpu.py.
-            from tinyae.kernels.fused_cpu import adam_update
+    def _update_all(self):
+        """On the CPU, all Params in one fused loop per dtype; else (CuPy, array-API or read-only arrays,
+        a subclass with its own ``_update``) each Param by ``_update``, whose lines the loop computes."""
+        groups = self._fused_groups()
+        if groups is None:
+            return super()._update_all()
+        # The very same arithmetic as _update's lines, fused into one pass over memory (NumPy makes one
+        # pass per operation, 12) and one call for all Params; bit-identical. See kernels/fused_cpu.py.
+        from tinyae.kernels.fused_cpu import adam_update
 
-            b1, b2 = self.betas
+        b1, b2 = self.betas
+        for values, grads, ms, vs in groups:
             adam_update(values, grads, ms, vs, lr=self.lr, beta1=b1, beta2=b2, eps=self.eps, t=self.t,
                         weight_decay=self.weight_decay)
-            return
-        for i, p in enumerate(self.params):
-            self._update(i, p)
+
+    def _fused_groups(self):
+        """[(values, grads, ms, vs) of the Params of one dtype, ...] when the fused loop can take them all:
+        writable C-contiguous NumPy arrays (``kernels.select_impl``), each Param's four of one dtype."""
+        if type(self)._update is not Adam._update:
+            return None  # a subclass changed the arithmetic: the fused loop would skip it
+        n = len(self.params)
+        values, grads = [p.value for p in self.params], [p.grad for p in self.params]
+        ms, vs = [self._buffer(i, "m") for i in range(n)], [self._buffer(i, "v") for i in range(n)]
+        arrays = values + grads + ms + vs
+        if kernels.select_impl(*arrays, caller="Adam.step") != "numba" or not all(a.flags.writeable for a in arrays):
+            return None
+        if any(g.dtype != w.dtype for w, g in zip(values, grads)):
+            return None
+        by_dtype = {}
+        for k, w in enumerate(values):
+            by_dtype.setdefault(w.dtype, []).append(k)
+        return [tuple([arrays_of[k] for k in ks] for arrays_of in (values, grads, ms, vs)) for ks in by_dtype.values()]
 
     def _update(self, i, p):
         b1, b2 = self.betas

@@ -109,11 +109,17 @@ def _torch_side(args):
     the bench makes, so that neither side's idle threads still spin when the other starts."""
     from tinyae import bench
 
+    # The same thread count as this process's BLAS (set by the usual variables before NumPy started).
+    threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
     worker = bench._Worker("torch", "dense", argparse.Namespace(
         epochs=args.epochs, warmup=1, n=args.n, batch_size=args.batch_size, backend="cpu",
-        threads=os.cpu_count() or 1, seed=0), split=False)
-    worker.ask("ready")
-    worker.ask("epoch")  # warm-up
+        threads=threads, seed=0), split=False)
+    try:
+        worker.ask("ready")
+        worker.ask("epoch")  # warm-up
+    except BaseException:
+        worker.close()
+        raise
 
     def epoch(e):
         time.sleep(bench.TURN_PAUSE)

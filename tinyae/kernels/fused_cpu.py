@@ -81,8 +81,8 @@ def _adam_kernel(ws, gs, ms, vs, b1, c1, b2, c2, eps_hat, step_size, decay):
 def _adam_scalars(dtype, lr, beta1, beta2, eps, t, weight_decay):
     """The kernel's scalars at step t, each in the arrays' dtype (as NumPy does with Python floats).
 
-    Cached: the Params of one step share them, and making seven NumPy scalars costs more (about 5 us)
-    than the update of a bias vector itself."""
+    Cached: making seven NumPy scalars costs more (about 5 us) than the update of a bias vector itself,
+    and the step's groups (one per dtype) and an optimizer's other calls of the same step share them."""
     from tinyae.optim import adam_step_scalars  # the reference's own scalars, so the results are bit-identical
 
     f = dtype.type
@@ -94,12 +94,13 @@ def _adam_scalars(dtype, lr, beta1, beta2, eps, t, weight_decay):
 def adam_update(ws, gs, ms, vs, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
     """One Adam step (t counted from 1) on every Param: ws[k], ms[k], vs[k] updated in place from gs[k].
 
-    The twin of ``tinyae.optim.Adam._update`` run on each Param; all arrays C-contiguous, of one dtype."""
+    The twin of ``tinyae.optim.Adam._update`` run on each Param; all arrays writable, C-contiguous, of one
+    dtype (Numba types a read-only array differently, and a pack's arrays must share one type)."""
     scalars = _adam_scalars(ws[0].dtype, lr, beta1, beta2, eps, t, weight_decay)
     empty = np.empty(0, dtype=ws[0].dtype)
     for start in range(0, len(ws), _PACK):
         padding = [empty] * (_PACK - len(ws[start:start + _PACK]))
-        packs = [tuple([a.reshape(-1) for a in arrays[start:start + _PACK]] + padding) for arrays in (ws, gs, ms, vs)]
+        packs = [tuple([_flat(a) for a in arrays[start:start + _PACK]] + padding) for arrays in (ws, gs, ms, vs)]
         _adam_kernel(*packs, *scalars)
 
 
