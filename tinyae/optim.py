@@ -206,6 +206,23 @@ class Adam(Optimizer):
         self.eps = _check_hyper(eps, "eps", "Adam", 0.0, low_open=True, high=None)
         self.weight_decay = _check_hyper(weight_decay, "weight_decay", "Adam", 0.0, high=None)
 
+    def _update(self, i, p):
+        b1, b2 = self.betas
+        g = p.grad
+        m, v = self._buffer(i, "m"), self._buffer(i, "v")
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        if self.weight_decay:
+            p.value *= 1 - self.lr * self.weight_decay  # decoupled decay, before the Adam step
+        step_size, eps_hat = adam_step_scalars(self.lr, b1, b2, self.eps, self.t)  # Python floats: no up-cast
+        denom = array_module(v).sqrt(v)
+        denom += eps_hat  # sqrt(v) + eps_hat
+        step = m / denom
+        step *= step_size
+        p.value -= step  # w <- w - lr_t * m / (sqrt(v) + eps_hat) = w - lr * m_hat / (sqrt(v_hat) + eps)
+
     def _update_all(self):
         """On the CPU, all Params in one fused loop per dtype; else (CuPy, array-API or read-only arrays,
         a subclass with its own ``_update``) each Param by ``_update``, whose lines the loop computes."""
@@ -238,23 +255,6 @@ class Adam(Optimizer):
         for k, w in enumerate(values):
             by_dtype.setdefault(w.dtype, []).append(k)
         return [tuple([arrays_of[k] for k in ks] for arrays_of in (values, grads, ms, vs)) for ks in by_dtype.values()]
-
-    def _update(self, i, p):
-        b1, b2 = self.betas
-        g = p.grad
-        m, v = self._buffer(i, "m"), self._buffer(i, "v")
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
-        if self.weight_decay:
-            p.value *= 1 - self.lr * self.weight_decay  # decoupled decay, before the Adam step
-        step_size, eps_hat = adam_step_scalars(self.lr, b1, b2, self.eps, self.t)  # Python floats: no up-cast
-        denom = array_module(v).sqrt(v)
-        denom += eps_hat  # sqrt(v) + eps_hat
-        step = m / denom
-        step *= step_size
-        p.value -= step  # w <- w - lr_t * m / (sqrt(v) + eps_hat) = w - lr * m_hat / (sqrt(v_hat) + eps)
 
     def config(self) -> dict:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
