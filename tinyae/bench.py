@@ -186,7 +186,7 @@ class _Worker:
     """A fresh Python process that trains one side's network, one epoch per "epoch" line on its stdin.
 
     Its thread count is fixed before NumPy, Numba or torch start (the environment variables of
-    THREAD_VARS). Each answer is one line of stdout starting with RESULT_TAG; stderr goes to a file,
+    THREAD_VARS). Each answer is the rest of a stdout line after RESULT_TAG (JSON); stderr goes to a file,
     shown if the process fails.
     """
 
@@ -232,7 +232,8 @@ class _Worker:
 
 
 def serve(side: str, net: str, args):
-    """The worker's loop: "epoch" -> train one epoch, answer its time; "finish" -> answer the result."""
+    """The worker's loop: "ready" -> answer once the model is built; "epoch" -> train one epoch, answer its
+    time; "finish" -> answer the result (times after the warm-up, FLOPs, the split) and exit."""
     trainer = (TinyaeTrainer if side == "tinyae" else TorchTrainer)(net, args)
     times = []
     for line in sys.stdin:
