@@ -149,6 +149,31 @@ def test_a_training_step_gives_the_same_loss_and_gradients_on_cpu_and_gpu(cupy, 
         np.testing.assert_allclose(cupy.asnumpy(q.grad), p.grad, rtol=1e-9, atol=1e-12, err_msg=label)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("net", list(bench.NETWORKS))
+def test_two_epochs_of_fit_on_the_gpu_track_the_cpu_run_in_float32(cupy, net):
+    """The same seeds give the same run: weights, shuffles and noise are drawn on the host, so the GPU run
+    differs from the CPU run only by float32 rounding (other summation orders in cuBLAS and CuPy)."""
+    from tinyae.train import fit
+
+    x = bench.synthetic_data(net, 256)
+    losses = {}
+    for device in ("cpu", "gpu"):
+        model = bench.build_model(net).to(device)
+        history = fit(model, backend.to_device(x, device), epochs=2, batch_size=64,
+                      optimizer=Adam(model.params(), lr=1e-3), seed=0, verbose=0)
+        losses[device] = history.loss
+    np.testing.assert_allclose(losses["gpu"], losses["cpu"], rtol=1e-4)
+
+
+@pytest.mark.gpu
+def test_the_tour_trains_on_the_gpu(cupy, tmp_path, capsys):
+    from tinyae.cli import main
+
+    assert main(["tour", "--quick", "--backend", "gpu", "--out", str(tmp_path)]) == 0
+    assert "Trained on the GPU" in (tmp_path / "report.md").read_text()
+
+
 # --------------------------------------------------------------------------------------------------
 # No hidden device-to-host copies
 # --------------------------------------------------------------------------------------------------
@@ -221,6 +246,17 @@ def test_gpu_suite_skips_cleanly_with_the_reason_without_a_gpu():
     assert proc.returncode == 0, out  # all skipped, none failed or errored
     assert " passed" not in out and " failed" not in out and "error" not in out.lower(), out
     assert "skipped" in out and "CuPy" in out and "CUDA device" in out, out
+
+
+def test_the_tour_says_in_one_line_that_it_needs_a_gpu_before_any_work(tmp_path, capsys):
+    if backend.gpu_available():
+        pytest.skip("a GPU is present: the tour runs on it instead")
+    from tinyae.cli import main
+
+    assert main(["tour", "--quick", "--backend", "gpu", "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--backend gpu needs CuPy and a CUDA device" in err, err
+    assert not (tmp_path / "t").exists()  # nothing was written
 
 
 def _repo_root():

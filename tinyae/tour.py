@@ -75,6 +75,9 @@ def configure(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the shuffling and the noise")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of every step: 200 training images, 1-2 epochs (the numbers mean nothing)")
+    parser.add_argument("--backend", choices=("cpu", "gpu"), default="cpu",
+                        help="where the five models train: cpu (NumPy + Numba, default) or gpu (CuPy); the "
+                             "gradient checks (float64) and the figures run on the CPU either way")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -112,16 +115,26 @@ class Trained:
 
 
 def train(label: str, model, X, *, epochs: int, batch_size: int, lr: float, X_val=None, seed: int = 0,
-          target=None, progress: bool = True) -> Trained:
-    """Train ``model`` with Adam, one progress bar over the epochs (a summary line when not on a terminal)."""
+          target=None, progress: bool = True, device: str = "cpu") -> Trained:
+    """Train ``model`` with Adam, one progress bar over the epochs (a summary line when not on a terminal).
+
+    With ``device="gpu"`` the model and the data move to the GPU for training and the model comes back
+    to the CPU afterwards, so everything after training (figures, numbers) runs as on a CPU run.
+    """
+    from tinyae import backend
     from tinyae.optim import Adam
     from tinyae.train import fit
 
     bar = _EpochBar(label, epochs) if progress else None
     start = time.perf_counter()
+    if device != "cpu":
+        model.to(device)
+        X, X_val, target = (None if a is None else backend.to_device(a, device) for a in (X, X_val, target))
     history = fit(model, X, epochs=epochs, batch_size=batch_size, optimizer=Adam(model.params(), lr=lr),
                   validation_data=X_val, seed=seed, verbose=0, target=target,
                   callbacks=[bar] if bar is not None else ())
+    if device != "cpu":
+        model.to("cpu")
     seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()
@@ -229,6 +242,14 @@ def _run(args) -> int:
 
     t0 = time.perf_counter()
     out = Path(args.out)
+    device = getattr(args, "backend", "cpu")
+    if device == "gpu":
+        from tinyae import backend
+
+        if not backend.gpu_available():
+            print("tinyae tour: --backend gpu needs CuPy and a CUDA device, and none was found "
+                  "(pip install 'tinyae[cuda12]' or 'tinyae[cuda13]', or leave --backend out)", file=sys.stderr)
+            return 2
     settings = dict(SETTINGS[args.data])
     if args.quick:
         settings.update(QUICK)
@@ -253,15 +274,15 @@ def _run(args) -> int:
 
     _step(2, n_steps, f"Training five autoencoders on {len(X)} {args.data} images ({D} pixels each)")
     seed, bs, lr = args.seed, settings["batch_size"], settings["lr"]
-    dense = {"epochs": settings["epochs"], "batch_size": bs, "lr": lr, "X_val": Xv, "seed": seed}
+    dense = {"epochs": settings["epochs"], "batch_size": bs, "lr": lr, "X_val": Xv, "seed": seed, "device": device}
     shallow = train("shallow AE", zoo.shallow_ae(D, seed=seed), X, **dense)
     sparse = train("sparse AE (KL)", zoo.sparse_kl_ae(D, D, rho=SPARSE_RHO, weight_decay=SPARSE_DECAY, seed=seed),
                    X, **dense)
     denoise = train("denoising AE", zoo.denoising_ae(D, noise="gaussian", level=DENOISE_STD, seed=seed), X, **dense)
     conv = train("conv AE", zoo.conv_ae(shape, seed=seed), images(X), epochs=settings["conv_epochs"],
-                 batch_size=bs, lr=settings["conv_lr"], X_val=images(Xv), seed=seed)
+                 batch_size=bs, lr=settings["conv_lr"], X_val=images(Xv), seed=seed, device=device)
     vae = train("VAE (2-D code)", zoo.vae(D, latent_dim=2, seed=seed), X, epochs=settings["vae_epochs"],
-                batch_size=bs, lr=settings["vae_lr"], X_val=Xv, seed=seed)
+                batch_size=bs, lr=settings["vae_lr"], X_val=Xv, seed=seed, device=device)
     models = [shallow, sparse, denoise, conv, vae]
     for m in models:
         m.numbers["test MSE"] = pixel_mse(m.model, images(Xt) if m is conv else Xt)
@@ -358,7 +379,7 @@ def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, key,
         f"# tinyae tour on {args.data}",
         quick,
         f"Data: {n_train} training and {n_test} test images of shape {ds.image_shape} (values in [0, 1]). "
-        f"Seed {args.seed}. Wall time {seconds:.0f} s.",
+        f"Seed {args.seed}. Trained on the {getattr(args, 'backend', 'cpu').upper()}. Wall time {seconds:.0f} s.",
         "",
         "## 1. The proof: every backward pass against finite differences",
         "",
