@@ -309,7 +309,7 @@ def test_unknown_optimizer_is_refused(tmp_path, digits):
 @pytest.mark.gpu
 def test_gpu_model_saves_and_loads_on_either_device(tmp_path, digits, cupy):
     model = zoo.build("vae", digits.image_shape, dtype=np.float64).to("gpu")
-    X = rows(digits.X_test[:32], model)
+    X = rows(digits.X_test[:32], model).astype(np.float64)  # the model's dtype (reconstruct refuses a mix)
     opt = Adam(model.params())
     train.fit(model, X, epochs=1, batch_size=8, optimizer=opt, verbose=0)
     path = io.save(tmp_path / "gpu.npz", model, optimizer=opt)
