@@ -133,6 +133,54 @@ def test_adam_step_on_the_gpu_equals_the_fused_cpu_step(cupy, dtype):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_cupy_adam_twin_computes_the_reference_update(cupy, dtype):
+    """kernels/cupy_gpu.adam_update (one launch per Param) against the NumPy reference lines of
+    Adam._update on the host, over three steps with weight decay. CUDA contracts a * b + c into one
+    fused multiply-add (one rounding instead of two), so the two agree to a few ulps, not bit for bit."""
+    from tinyae.kernels import cupy_gpu
+    from tinyae.layers import Param
+
+    rng = np.random.default_rng(3)
+    shapes = [(40, 30), (30,), (7, 1, 3, 3)]
+    host = [Param(rng.normal(size=s).astype(dtype), f"p{k}") for k, s in enumerate(shapes)]
+    ref = Adam(host, lr=1e-2, weight_decay=0.01)
+    ws = [cupy.asarray(p.value) for p in host]
+    ms, vs = [cupy.zeros_like(w) for w in ws], [cupy.zeros_like(w) for w in ws]
+    for t in (1, 2, 3):
+        grads = [rng.normal(size=p.shape).astype(dtype) for p in host]
+        for p, g in zip(host, grads):
+            p.grad[...] = g
+        ref.t = t
+        for i, p in enumerate(host):
+            ref._update(i, p)  # the reference lines, Param by Param
+        cupy_gpu.adam_update(ws, [cupy.asarray(g) for g in grads], ms, vs, lr=1e-2, beta1=0.9, beta2=0.999,
+                             eps=1e-8, t=t, weight_decay=0.01)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    for p, w in zip(host, ws):
+        assert w.dtype == dtype
+        np.testing.assert_allclose(cupy.asnumpy(w), p.value, rtol=rtol, atol=0, err_msg=p.name)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_cupy_bce_with_logits_twin_computes_the_reference_formulas(cupy, dtype):
+    from tinyae.kernels import cupy_gpu
+
+    rng = np.random.default_rng(4)
+    z = (rng.normal(size=(64, 33)) * 8).astype(dtype)  # saturated logits too: |z| up to about 30
+    t = rng.random((64, 33)).astype(dtype)
+    total, e = cupy_gpu.bce_with_logits_forward(cupy.asarray(z), cupy.asarray(t))
+    want = np.sum(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(float(total), want, rtol=rtol)
+    dz = cupy_gpu.bce_with_logits_backward(cupy.asarray(z), cupy.asarray(t), e, 64)
+    sig = np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
+    np.testing.assert_allclose(cupy.asnumpy(dz), (sig - t) / 64, rtol=rtol, atol=1e-7 if dtype == np.float32 else 0)
+    assert dz.dtype == dtype
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("net", list(bench.NETWORKS))
 def test_a_training_step_gives_the_same_loss_and_gradients_on_cpu_and_gpu(cupy, net):
     cpu = bench.build_model(net).astype(np.float64)

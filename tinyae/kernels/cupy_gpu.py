@@ -13,6 +13,15 @@ is a ``cupy.ElementwiseKernel`` with ONE thread per output element, which reads 
 - max-pool backward, again a gather: the thread of input pixel (n, c, h, w) sums dy over the windows
   whose stored argmax points at it, in window-offset order.
 
+Two fused twins of the training step's elementwise work, with the signatures of kernels/fused_cpu.py's:
+
+- Adam's update: ONE kernel launch per Param computes the lines of ``tinyae.optim.Adam._update`` (the
+  moments, the decoupled decay, the step) for every weight; the reference spends about ten launches per
+  Param, and on a GPU each launch costs about 10 us whatever its size (measured on an H200: at batch 128
+  the dense AE's step takes as long as at batch 8).
+- binary cross-entropy on logits: one launch writes e = exp(-|z|) and the per-element losses (then one
+  sum), one launch makes the gradient from e.
+
 CuPy is imported lazily (the first call builds the kernels), so a CPU-only run never imports it.
 Indices are computed in 64-bit (``long long``): col easily exceeds 2**31 entries for big batches.
 """
@@ -121,6 +130,83 @@ def _build():
     _kernels = {"im2col": im2col, "col2im": col2im, "maxpool_forward": maxpool_forward,
                 "maxpool_backward": maxpool_backward}
     return _kernels
+
+
+_fused = None
+
+
+def _build_fused():
+    """Compile the Adam and BCE-with-logits kernels once."""
+    global _fused
+    if _fused is not None:
+        return _fused
+    import cupy
+
+    adam = cupy.ElementwiseKernel(
+        "T g, T b1, T c1, T b2, T c2, T eps_hat, T step_size, T decay",
+        "T w, T m, T v",
+        """
+        // the lines of Adam._update, for one weight (c1 = 1 - b1, c2 = 1 - b2)
+        const T mi = m * b1 + c1 * g;              // m <- b1 m + (1 - b1) g
+        const T vi = v * b2 + c2 * (g * g);        // v <- b2 v + (1 - b2) g^2
+        m = mi;
+        v = vi;
+        const T wi = w * decay;                    // decoupled weight decay (decay = 1 - lr*wd, or 1)
+        w = wi - (mi / (sqrt(vi) + eps_hat)) * step_size;   // w <- w - lr_t m / (sqrt(v) + eps_hat)
+        """,
+        "tinyae_adam_update",
+    )
+    bce_forward = cupy.ElementwiseKernel(
+        "T z, T t",
+        "T e, T terms",
+        """
+        e = exp(-fabs(z));                                   // in (0, 1]: never overflows
+        terms = fmax(z, (T)0) - z * t + log1p(e);            // max(z, 0) - z t + log(1 + exp(-|z|))
+        """,
+        "tinyae_bce_logits_forward",
+    )
+    bce_backward = cupy.ElementwiseKernel(
+        "T z, T t, T e, T denom",
+        "T dz",
+        """
+        const T r = (T)1 / ((T)1 + e);                       // sigmoid(|z|)
+        const T s = z >= (T)0 ? r : e * r;                   // sigmoid(z)
+        dz = (s - t) / denom;
+        """,
+        "tinyae_bce_logits_backward",
+    )
+    _fused = {"adam": adam, "bce_forward": bce_forward, "bce_backward": bce_backward}
+    return _fused
+
+
+def adam_update(ws, gs, ms, vs, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
+    """Twin of kernels/fused_cpu.adam_update on CuPy arrays: one launch per Param, in place."""
+    import math
+
+    import numpy as np
+
+    kernel = _build_fused()["adam"]
+    sqrt_bias2 = math.sqrt(1 - beta2**t)  # the scalars of Adam._update (tinyae.optim.adam_step_scalars)
+    step_size, eps_hat = lr * sqrt_bias2 / (1 - beta1**t), eps * sqrt_bias2
+    for w, g, m, v in zip(ws, gs, ms, vs):
+        f = np.dtype(w.dtype).type  # the scalars in the arrays' dtype, as NumPy treats Python floats
+        decay = f(1 - lr * weight_decay) if weight_decay else f(1)
+        kernel(g, f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(eps_hat), f(step_size), decay, w, m, v)
+
+
+def bce_with_logits_forward(z, t):
+    """Twin of kernels/fused_cpu.bce_with_logits_forward: (sum of the per-element losses, e = exp(-|z|))."""
+    import cupy
+
+    e, terms = _build_fused()["bce_forward"](cupy.ascontiguousarray(z), cupy.ascontiguousarray(t))
+    return terms.sum(), e
+
+
+def bce_with_logits_backward(z, t, e, denom):
+    """Twin of kernels/fused_cpu.bce_with_logits_backward: dL/dz = (sigmoid(z) - t) / denom."""
+    import numpy as np
+
+    return _build_fused()["bce_backward"](z, t, e, np.dtype(z.dtype).type(denom))
 
 
 def _out_size(size, kernel, stride, padding):
