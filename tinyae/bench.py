@@ -56,7 +56,9 @@ NETWORKS = {
     "vae": "VAE 784-256-(16+16)-256-784, ReLU, BCE with logits + Gaussian KL",
 }
 IMAGE_SHAPE = {"dense": (784,), "conv": (1, 28, 28), "vae": (784,)}
-TARGETS = {"dense": 0.7, "conv": 1.0, "vae": 0.7}  # issue 6: tinyae's time per epoch / torch's, at most
+# The project's targets for tinyae's time per epoch / PyTorch's, at most (docs/performance.md): on the CPU
+# (0.7 for dense and VAE is a long-term goal) and on a GPU, at batch 128.
+TARGETS = {"cpu": {"dense": 0.7, "conv": 1.0, "vae": 0.7}, "gpu": {"dense": 1.5, "conv": 1.5, "vae": 1.5}}
 LATENT = 16
 RESULT_TAG = "TINYAE_BENCH_RESULT "
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
@@ -725,12 +727,13 @@ def report(net: str, runs: dict, args) -> str:
                      f"torch {runs['torch'][0].get('torch', '?')}")
         pairs = _pair_ratios(runs)
         ratio = statistics.median(r for rnd in pairs for r in rnd)
-        verdict = "meets" if ratio <= TARGETS[net] else "misses"
+        target = TARGETS[args.backend][net]
+        verdict = "meets" if ratio <= target else "misses"
         per_round = ", ".join(f"{statistics.median(rnd):.2f}" for rnd in pairs)
         how = ("epochs of the two sides timed one after the other in this process, not in turns" if args.inprocess
                else "epochs timed in turns")
         rounds = f"; per round: {per_round}" if args.rounds > 1 else ""
-        lines.append(f"  tinyae / torch = {ratio:.2f}  ({verdict} the target <= {TARGETS[net]}; median of "
+        lines.append(f"  tinyae / torch = {ratio:.2f}  ({verdict} the target <= {target}; median of "
                      f"{sum(map(len, pairs))} pairs of {how}){rounds}")
     if "products_alone" in first:
         alone = first["products_alone"]
