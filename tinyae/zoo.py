@@ -49,6 +49,7 @@ MODELS = {
     "vae": "variational autoencoder: a Gaussian code, sampled by reparameterisation, KL to N(0, I)",
     "conv-vae": "variational autoencoder with the convolutional encoder and decoder",
     "tied": "decoder weights are the encoder's transposed (W and W.T): half the parameters",
+    "hashing": "semantic hashing: deep AE whose sigmoid code is pushed to 0/1 by noise (binary codes for search)",
 }
 
 
@@ -434,3 +435,51 @@ def build(name: str, input_shape, **kw):
                              f"got {shape}; use Dataset.image_shape")
         return _CONV_BUILDERS[key](shape, **kw)
     return _DENSE_BUILDERS[key](math.prod(shape), **kw)
+
+
+# --------------------------------------------------------------------------------------------------
+# Semantic hashing (tinyae.retrieval)
+# --------------------------------------------------------------------------------------------------
+
+
+def hashing_ae(n_in: int, sizes=None, n_bits: int = 30, *, noise_std: float = 4.0, activation: str = "relu",
+               output: str = "logits", seed=0, dtype=backend.DEFAULT_DTYPE) -> Autoencoder:
+    """A deep autoencoder with a binary-ish code: n_in -> sizes -> n_bits (sigmoid) -> mirrored -> n_in.
+
+    The idea: semantic hashing (Salakhutdinov & Hinton, 2009). While training, Gaussian noise of std
+    ``noise_std`` is added to the code's pre-activation, just before its sigmoid:
+
+        h = sigmoid(a + noise_std * eps)      eps ~ N(0, 1), training only; h = sigmoid(a) in eval mode
+
+    A code unit near 0.5 passes mostly noise to the decoder, so to reconstruct well the encoder learns
+    to push |a| far beyond the noise, where the sigmoid saturates at 0 or 1. Thresholding the eval-mode
+    code at 0.5 (``tinyae.retrieval.binary_codes``) then loses little: the code is an n_bits-bit address,
+    searched by Hamming distance. Default sizes = (max(64, n_in // 2), max(64, n_in // 4)): (392, 196)
+    for MNIST, (64, 64) for digits; ReLU hidden layers, BCE on the output logits.
+    """
+    _positive_int(n_in, "n_in", "hashing_ae")
+    _positive_int(n_bits, "n_bits", "hashing_ae")
+    sizes = (max(64, n_in // 2), max(64, n_in // 4)) if sizes is None else tuple(sizes)
+    for s in sizes:
+        _positive_int(s, "each of sizes", "hashing_ae")
+    if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float)) or not noise_std >= 0:
+        raise ValueError(f"hashing_ae: noise_std must be a number >= 0, got {noise_std!r}")
+    out_layer, loss, out_init = _output(output, "hashing_ae")
+    rng = backend.make_rng(seed)
+    noise_rng = rng.spawn(1)[0]  # its own stream: the weights do not depend on the noise's draws
+    widths = (n_in, *sizes)
+    enc = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        enc += [_dense(a, b, activation, rng, dtype), make_activation(activation)]
+    enc += [_dense(widths[-1], n_bits, "sigmoid", rng, dtype), GaussianNoise(noise_std, clip=None, seed=noise_rng),
+            Sigmoid()]
+    back = (n_bits, *sizes[::-1], n_in)
+    dec = []
+    for i, (a, b) in enumerate(zip(back[:-1], back[1:])):
+        last = i == len(back) - 2
+        dec += [_dense(a, b, out_init if last else activation, rng, dtype),
+                out_layer() if last else make_activation(activation)]
+    return Autoencoder(Sequential(enc), Sequential(dec), loss=loss, input_shape=(n_in,))
+
+
+_DENSE_BUILDERS["hashing"] = hashing_ae
