@@ -42,7 +42,7 @@ def with_random_biases(model, seed=9):
 
 
 def test_whole_autoencoder_gradcheck_with_penalties_and_weight_decay():
-    model = with_random_biases(small_ae(loss="bce_logits", penalties=[KLSparsity(0.1, 3.0), L1Activity(0.01)],
+    model = with_random_biases(small_ae(loss="bce_with_logits", penalties=[KLSparsity(0.1, 3.0), L1Activity(0.01)],
                                         weight_decay=1e-2))
     report = check_model(model, None, rows(5, 6), tol=1e-7)
     assert report.passed, report
@@ -170,7 +170,7 @@ def copy_weights(src, dst):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: small_ae(loss="bce_logits", penalties=[KLSparsity(0.1, 2.0)], weight_decay=1e-3),
+    lambda: small_ae(loss="bce_with_logits", penalties=[KLSparsity(0.1, 2.0)], weight_decay=1e-3),
     lambda: small_vae(beta=0.5, recon="mse"),
     lambda: Autoencoder([GaussianNoise(0.1), (d := Dense(6, 3, seed=0)), Sigmoid()], [TiedDense(d), Identity()]),
 ])
@@ -226,7 +226,7 @@ def test_vae_gradcheck_with_explicit_eps():
     assert report.passed, report
 
 
-@pytest.mark.parametrize("recon,beta", [("mse", 0.3), ("bce_logits", 4.0)])
+@pytest.mark.parametrize("recon,beta", [("mse", 0.3), ("bce_with_logits", 4.0)])
 def test_vae_gradcheck_recon_and_beta(recon, beta):
     model = with_random_biases(small_vae(recon=recon, beta=beta))
     eps = np.random.default_rng(2).normal(size=(4, 2))
@@ -319,7 +319,7 @@ def test_vae_encode_decode_reconstruct_sample():
     np.testing.assert_array_equal(model.reconstruct(x), model.decode(mu))  # uses mu: deterministic
     np.testing.assert_array_equal(model.reconstruct(x), model.reconstruct(x))
     samples = model.sample(7, seed=3)
-    assert samples.shape == (7, 6) and samples.min() >= 0 and samples.max() <= 1  # bce_logits: sigmoid
+    assert samples.shape == (7, 6) and samples.min() >= 0 and samples.max() <= 1  # bce_with_logits: sigmoid
     np.testing.assert_array_equal(model.sample(7, seed=3), samples)
     assert not np.array_equal(model.sample(7, seed=4), samples)
     grid = np.stack(np.meshgrid(np.linspace(-2, 2, 3), np.linspace(-2, 2, 3)), axis=-1).reshape(-1, 2)
@@ -358,7 +358,7 @@ def test_image_model_given_rows_says_how_to_reshape():
 
 
 def test_bce_model_refuses_data_outside_0_1_with_its_range():
-    model = small_ae(loss="bce_logits")
+    model = small_ae(loss="bce_with_logits")
     x = rows(3, 6, low=-0.5, high=2.0)
     with pytest.raises(ValueError, match=r"\[0, 1\].*-0\.\d+.*1\.\d+"):
         model.loss_and_backward(x)
@@ -393,3 +393,22 @@ def test_bad_model_arguments(kw, match):
 def test_vae_backward_is_refused_with_a_pointer():
     with pytest.raises(NotImplementedError, match="loss_and_backward"):
         small_vae().backward(np.zeros((1, 6)))
+
+
+def test_one_name_for_the_logits_loss_and_the_old_spelling_still_reads():
+    """"bce_with_logits" (the loss's own name) everywhere; "bce_logits", the earlier spelling found in old
+    checkpoints and scripts, is read as it, and the config written is the new name."""
+    from tinyae import zoo
+    from tinyae.models import VAE, Autoencoder, from_config
+
+    vae = zoo.vae(6, hidden=(5,), latent_dim=2, recon="bce_logits")
+    assert vae.recon == "bce_with_logits" and vae.config()["recon"] == "bce_with_logits"
+    old = dict(vae.config(), recon="bce_logits")  # as an earlier tinyae wrote it
+    assert from_config(old).recon == "bce_with_logits"
+    ae = Autoencoder([Dense(4, 2)], [Dense(2, 4)], loss="bce_logits")
+    assert type(ae.loss).__name__ == "BCEWithLogits"
+    with pytest.raises(ValueError, match=r"^VAE: recon must be one of 'bce_with_logits', 'mse', got 'bce'$"):
+        VAE([Dense(4, 4)], [Dense(2, 4)], latent_dim=2, recon="bce")
+    expected = r"^Autoencoder: loss must be one of 'mse', 'bce', 'bce_with_logits' \(or a Loss object\), got 'l2'$"
+    with pytest.raises(ValueError, match=expected):
+        Autoencoder([Dense(4, 2)], [Dense(2, 4)], loss="l2")

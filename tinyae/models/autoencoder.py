@@ -38,15 +38,27 @@ def _as_part(part, what: str) -> Layer:
 
 
 
+# The reconstruction losses by name: one vocabulary for models, the zoo, the command line and checkpoints
+# (each name is the loss class's ``name``). "bce_logits" is the earlier spelling of "bce_with_logits":
+# still accepted, so that old checkpoints and scripts keep working, and read as the new one.
+RECONSTRUCTION_LOSSES = {"mse": losses.MSE, "bce": losses.BCE, "bce_with_logits": losses.BCEWithLogits}
+OLD_LOSS_NAMES = {"bce_logits": "bce_with_logits"}
+
+
+def reconstruction_loss_name(name: str, where: str, allowed=tuple(RECONSTRUCTION_LOSSES)) -> str:
+    """The canonical name of a reconstruction loss (an old spelling translated), or a one-line error."""
+    name = OLD_LOSS_NAMES.get(name, name) if isinstance(name, str) else name
+    if name not in allowed:
+        raise ValueError(f"{where} must be one of {', '.join(repr(a) for a in allowed)}"
+                         f"{' (or a Loss object)' if where.endswith('loss') else ''}, got {name!r}")
+    return name
+
+
 def _make_loss(loss):
     if loss is None:
         return losses.MSE()
     if isinstance(loss, str):
-        names = {"mse": losses.MSE, "bce": losses.BCE, "bce_logits": losses.BCEWithLogits,
-                 "bce_with_logits": losses.BCEWithLogits}
-        if loss not in names:
-            raise ValueError(f"Autoencoder: loss must be a Loss or one of {sorted(names)}, got {loss!r}")
-        return names[loss]()
+        return RECONSTRUCTION_LOSSES[reconstruction_loss_name(loss, "Autoencoder: loss")]()
     if not (hasattr(loss, "forward") and hasattr(loss, "backward")):
         raise TypeError(f"Autoencoder: loss must be a Loss (e.g. tinyae.losses.MSE()), got {type(loss).__name__}")
     return loss
@@ -89,7 +101,7 @@ class Autoencoder(Layer):
     ---------
     encoder, decoder -- Layers (usually ``Sequential``), or lists of layers.
     loss         -- the reconstruction loss: a Loss (``MSE()``, ``BCEWithLogits()``, ...) or one of
-                    "mse", "bce", "bce_logits". Default MSE (mean over all entries).
+                    "mse", "bce", "bce_with_logits". Default MSE (mean over all entries).
     penalties    -- Losses on the code h with ``forward(h)`` / ``backward() -> dh``: ``KLSparsity`` (sigmoid
                     codes), ``L1Activity`` (any code, ReLU in particular).
     weight_decay -- lam of an L2 penalty lam/2 · Σ W² on every weight matrix/kernel (Params with 2 or more

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tinyae import backend, losses
 from tinyae.layers.dense import Dense
-from tinyae.models.autoencoder import Autoencoder, _zero_d
+from tinyae.models.autoencoder import Autoencoder, _zero_d, reconstruction_loss_name
 from tinyae.models.sequential import _fmt_shape, leaf_layers
 
 # ==================================================================================================
@@ -22,7 +22,7 @@ class VAE(Autoencoder):
 
     reconstruction is summed over the features of a sample and averaged over the batch (reduction
     "batch_mean"), as the KL term is: together they are the negative ELBO per sample (for beta = 1).
-    recon="bce_logits": Bernoulli likelihood on a linear output (BCEWithLogits; decoded images are
+    recon="bce_with_logits": Bernoulli likelihood on a linear output (BCEWithLogits; decoded images are
     sigmoid(x̂)). recon="mse": squared error (a Gaussian likelihood up to scale), on the output as is.
 
     The gradient through the sampling step. z depends on mu and logvar through
@@ -42,9 +42,10 @@ class VAE(Autoencoder):
     Arguments
     ---------
     encoder    -- Layers mapping x to (N, 2 * latent_dim) (e.g. ending with Dense(..., 2 * latent_dim)).
-    decoder    -- Layers mapping z (N, latent_dim) to the data shape (a linear output for "bce_logits").
+    decoder    -- Layers mapping z (N, latent_dim) to the data shape (a linear output for "bce_with_logits").
     latent_dim -- L, the size of z.
-    recon      -- "bce_logits" (default, data in [0, 1]) or "mse".
+    recon      -- "bce_with_logits" (default, data in [0, 1]) or "mse" (the earlier spelling "bce_logits"
+                  is read as "bce_with_logits").
     beta       -- weight of the KL term (beta-VAE; 1 is the ELBO).
     seed       -- int, None or a numpy Generator for eps (``self.rng``; drawn on the host, then moved).
 
@@ -53,15 +54,14 @@ class VAE(Autoencoder):
     KL itself, in nats per sample, before the beta weight) and "loss" = reconstruction + beta * kl.
     """
 
-    def __init__(self, encoder, decoder, latent_dim: int, recon: str = "bce_logits", beta: float = 1.0, seed=None,
+    def __init__(self, encoder, decoder, latent_dim: int, recon: str = "bce_with_logits", beta: float = 1.0, seed=None,
                  input_shape=None):
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"VAE: latent_dim must be a positive int, got {latent_dim!r}")
-        if recon not in ("bce_logits", "mse"):
-            raise ValueError(f"VAE: recon must be 'bce_logits' or 'mse', got {recon!r}")
+        recon = reconstruction_loss_name(recon, "VAE: recon", allowed=("bce_with_logits", "mse"))
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0 or beta == float("inf"):
             raise ValueError(f"VAE: beta must be a finite number >= 0, got {beta!r}")
-        loss = losses.BCEWithLogits("batch_mean") if recon == "bce_logits" else losses.MSE("batch_mean")
+        loss = losses.BCEWithLogits("batch_mean") if recon == "bce_with_logits" else losses.MSE("batch_mean")
         super().__init__(encoder, decoder, loss=loss, input_shape=input_shape)
         self.latent_dim = int(latent_dim)
         self.recon = recon
@@ -121,7 +121,7 @@ class VAE(Autoencoder):
         return self.encode_stats(x)[0]
 
     def decode(self, z):
-        """Data from latent points z (N, latent_dim): sigmoid(decoder(z)) for "bce_logits", decoder(z) for "mse"."""
+        """Data from latent points z (N, latent_dim): sigmoid(decoder(z)) for "bce_with_logits", else decoder(z)."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"VAE.decode: z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
         return self._to_data(self.decoder.forward(z, training=False))
@@ -202,7 +202,7 @@ class VAE(Autoencoder):
     # -- saving and showing -----------------------------------------------------------------------
     def config(self) -> dict:
         """{"class": "VAE", "encoder": <layer spec>, "decoder": <layer spec>, "latent_dim": L,
-        "recon": "bce_logits" | "mse", "beta": b, "input_shape": [..] or null} (see Autoencoder.config)."""
+        "recon": "bce_with_logits" | "mse", "beta": b, "input_shape": [..] or null} (see Autoencoder.config)."""
         return {
             "class": "VAE",
             **self._parts_config(),
