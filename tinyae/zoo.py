@@ -483,3 +483,37 @@ def hashing_ae(n_in: int, sizes=None, n_bits: int = 30, *, noise_std: float = 4.
 
 
 _DENSE_BUILDERS["hashing"] = hashing_ae
+
+
+# --------------------------------------------------------------------------------------------------
+# Deep belief autoencoder (RBM pretraining: tinyae.rbm.pretrain)
+# --------------------------------------------------------------------------------------------------
+
+
+def dbn_ae(n_in: int, sizes=None, *, code_activation: str = "identity", seed=0,
+           dtype=backend.DEFAULT_DTYPE) -> Autoencoder:
+    """The deep belief autoencoder of Hinton & Salakhutdinov (2006): a deep sigmoid stack to pretrain with RBMs.
+
+    n_in -> sizes[0] -> ... -> sizes[-1] (the code) -> ... -> n_in, sigmoid hidden layers, a linear code
+    (``code_activation``; "sigmoid" for binary code units), logits out with BCE (the paper's
+    cross-entropy). Default sizes: the paper's 1000-500-250-30 for 784 inputs (MNIST) or more, else
+    (2 n_in, n_in, n_in / 2, n_in / 8): 64-128-64-32-8 for the digits.
+
+    The idea: each layer is first trained as an RBM on the layer below (``tinyae.rbm.pretrain(model, X)``),
+    which sets the encoder's weights and, transposed, the decoder's; backprop then fine-tunes the whole
+    stack (``tinyae.train.fit``). Built without pretraining it is a plain sigmoid stacked autoencoder
+    (random initialisation), the baseline the paper compares against.
+    """
+    _positive_int(n_in, "n_in", "dbn_ae")
+    if sizes is None:
+        sizes = (1000, 500, 250, 30) if n_in >= 784 else (2 * n_in, n_in, max(2, n_in // 2), max(2, n_in // 8))
+    if code_activation not in ("identity", "sigmoid"):
+        raise ValueError(f"dbn_ae: code_activation must be 'identity' (Gaussian code units) or 'sigmoid' "
+                         f"(binary code units), got {code_activation!r}")
+    return stacked_ae(n_in, sizes, activation="sigmoid", code_activation=code_activation, output="logits",
+                      seed=seed, dtype=dtype)
+
+
+MODELS["dbn"] = ("deep belief autoencoder (784-1000-500-250-30 mirrored, sigmoid): pretrain with stacked RBMs "
+                 "(tinyae.rbm.pretrain), then fine-tune")
+_DENSE_BUILDERS["dbn"] = dbn_ae
