@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,16 +232,72 @@ def _load(args):
 
 
 def run(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"tinyae tour: --out {out} is a file, not a folder; give a folder for the figures and report",
+              file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print(f"tinyae tour: --seed must be >= 0, got {args.seed}", file=sys.stderr)
+        return 2
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        print(f"tinyae tour: cannot write to --out {out}: {err.strerror or err}; give a folder you can write",
+              file=sys.stderr)
+        return 2
+    state = _State()
     with blas_single_thread():
-        return _run(args)
+        try:
+            return _run(args, state)
+        except KeyboardInterrupt:
+            return _interrupted(args, out, state)
 
 
-def _run(args) -> int:
+@dataclass
+class _State:
+    """What the tour has done so far (for the report of an interrupted tour)."""
+
+    stage: str = "the gradient checks"
+    table: list = field(default_factory=list)
+    gradcheck: tuple | None = None
+    ds: object = None
+    n_train: int = 0
+    Xt: object = None
+    models: list = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+
+def _interrupted(args, out: Path, state: _State) -> int:
+    """Ctrl-C: say so, write a report.md marked INTERRUPTED (what was done, nothing that was not), exit 130."""
+    from tinyae.train import HoldCtrlC
+
+    with HoldCtrlC("writing the interrupted report"):
+        print(f"\ntinyae tour: interrupted by Ctrl-C during {state.stage}", file=sys.stderr)
+        if state.ds is None and state.gradcheck is None:
+            print("tinyae tour: nothing finished, no report written", file=sys.stderr)
+            return 130
+        for m in state.models:
+            if "test MSE" not in m.numbers and state.Xt is not None:
+                Xt = state.Xt.reshape(len(state.Xt), *state.ds.image_shape) if m.label == "conv AE" else state.Xt
+                m.numbers["test MSE"] = pixel_mse(m.model, Xt)
+        report = _report(args, state.ds, state.n_train, 0 if state.Xt is None else len(state.Xt), state.table,
+                         state.gradcheck, state.models, {}, {}, [], time.perf_counter() - state.t0,
+                         interrupted=state.stage)
+        (out / "report.md").write_text(report, encoding="utf-8")
+        print(f"tinyae tour: wrote {out / 'report.md'}, marked INTERRUPTED (the models did not all finish "
+              f"training; no figures)", file=sys.stderr)
+    return 130
+
+
+def _run(args, state) -> int:
     from tinyae import viz, zoo
     from tinyae.data import gaussian_noise
     from tinyae.train import encode, predict
 
-    t0 = time.perf_counter()
+    t0 = state.t0
     out = Path(args.out)
     device = getattr(args, "backend", "cpu")
     if device == "gpu":
@@ -253,17 +310,17 @@ def _run(args) -> int:
     settings = dict(SETTINGS[args.data])
     if args.quick:
         settings.update(QUICK)
+    ds = _load(args)  # before any work: a missing dataset is said at once
+    if ds is None:
+        return 2
     n_steps = 4
     mode = " (--quick: a smoke run; the numbers mean nothing)" if args.quick else ""
     print(f"tinyae tour on {args.data}{mode}: gradient checks, five autoencoders, figures -> {out}/")
 
     _step(1, n_steps, "Every backward pass against finite differences (float64, random upstream gradient)")
-    table = []
-    passed, n_cases, worst = _gradcheck(table)
+    table = state.table
+    passed, n_cases, worst = state.gradcheck = _gradcheck(table)
 
-    ds = _load(args)
-    if ds is None:
-        return 2
     X, Xv, Xt, yt = ds.X_train, ds.X_val, ds.X_test, ds.y_test
     if args.quick:
         Xv, Xt, yt = Xv[: QUICK["eval"]], Xt[: QUICK["eval"]], yt[: QUICK["eval"]]
@@ -273,20 +330,30 @@ def _run(args) -> int:
         return A.reshape(len(A), *shape)
 
     _step(2, n_steps, f"Training five autoencoders on {len(X)} {args.data} images ({D} pixels each)")
+    state.ds, state.n_train, state.Xt = ds, len(X), Xt
     seed, bs, lr = args.seed, settings["batch_size"], settings["lr"]
     dense = {"epochs": settings["epochs"], "batch_size": bs, "lr": lr, "X_val": Xv, "seed": seed, "device": device}
-    shallow = train("shallow AE", zoo.shallow_ae(D, seed=seed), X, **dense)
-    sparse = train("sparse AE (KL)", zoo.sparse_kl_ae(D, D, rho=SPARSE_RHO, weight_decay=SPARSE_DECAY, seed=seed),
-                   X, **dense)
-    denoise = train("denoising AE", zoo.denoising_ae(D, noise="gaussian", level=DENOISE_STD, seed=seed), X, **dense)
-    conv = train("conv AE", zoo.conv_ae(shape, seed=seed), images(X), epochs=settings["conv_epochs"],
-                 batch_size=bs, lr=settings["conv_lr"], X_val=images(Xv), seed=seed, device=device)
-    vae = train("VAE (2-D code)", zoo.vae(D, latent_dim=2, seed=seed), X, epochs=settings["vae_epochs"],
-                batch_size=bs, lr=settings["vae_lr"], X_val=Xv, seed=seed, device=device)
-    models = [shallow, sparse, denoise, conv, vae]
+    conv_kw = {"epochs": settings["conv_epochs"], "batch_size": bs, "lr": settings["conv_lr"], "X_val": images(Xv),
+               "seed": seed, "device": device}
+    vae_kw = {"epochs": settings["vae_epochs"], "batch_size": bs, "lr": settings["vae_lr"], "X_val": Xv, "seed": seed,
+              "device": device}
+    plan = [("shallow AE", lambda: zoo.shallow_ae(D, seed=seed), X, dense),
+            ("sparse AE (KL)", lambda: zoo.sparse_kl_ae(D, D, rho=SPARSE_RHO, weight_decay=SPARSE_DECAY, seed=seed),
+             X, dense),
+            ("denoising AE", lambda: zoo.denoising_ae(D, noise="gaussian", level=DENOISE_STD, seed=seed), X, dense),
+            ("conv AE", lambda: zoo.conv_ae(shape, seed=seed), images(X), conv_kw),
+            ("VAE (2-D code)", lambda: zoo.vae(D, latent_dim=2, seed=seed), X, vae_kw)]
+    models = state.models
+    for label, build, data, kw in plan:
+        state.stage = f"the training of the {label}"
+        models.append(train(label, build(), data, **kw))
+        if models[-1].history.interrupted:  # fit stopped cleanly on Ctrl-C: the tour stops here
+            raise KeyboardInterrupt
+    shallow, sparse, denoise, conv, vae = models
     for m in models:
         m.numbers["test MSE"] = pixel_mse(m.model, images(Xt) if m is conv else Xt)
 
+    state.stage = "the figures"
     _step(3, n_steps, "Figures")
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -343,6 +410,7 @@ def _run(args) -> int:
     figure("latent_vae.png", viz.latent_maps(mu, yt, methods=("raw",), class_names=ds.classes, seed=seed,
                                              title="VAE: the means mu of the test digits in its 2-D latent plane"))
 
+    state.stage = "the report"
     _step(4, n_steps, "Key numbers and the report")
     baselines = _baselines(ds, X, Xt, H_shallow.shape[1])
     print("  test MSE per pixel: " + ", ".join(f"{m.label} {m.numbers['test MSE']:.4f}" for m in models)
@@ -371,24 +439,36 @@ def _baselines(ds, X, Xt, k) -> dict:
     return {"mean image": float(((Xt - mean) ** 2).mean()), f"PCA, {k} components": float(np.mean((R - Xt) ** 2))}
 
 
-def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, key, figures, seconds) -> str:
-    passed, n_cases, worst = gradcheck
+def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, key, figures, seconds,
+            interrupted=None) -> str:
+    """report.md; with ``interrupted`` (the stage Ctrl-C stopped), marked as such and holding only what was done."""
     quick = "\n> Quick mode (`--quick`): tiny data and 1-2 epochs; the numbers and pictures mean nothing.\n" \
         if args.quick else ""
-    lines = [
-        f"# tinyae tour on {args.data}",
-        quick,
-        f"Data: {n_train} training and {n_test} test images of shape {ds.image_shape} (values in [0, 1]). "
-        f"Seed {args.seed}. Trained on the {getattr(args, 'backend', 'cpu').upper()}. Wall time {seconds:.0f} s.",
-        "",
-        "## 1. The proof: every backward pass against finite differences",
-        "",
-        f"{passed} of {n_cases} layers, losses and penalties agree with centered finite differences "
-        f"(float64, random upstream gradient); the largest relative error is {worst:.1e}.",
-        "",
-        "```text",
-        *table,
-        "```",
+    lines = [f"# tinyae tour on {args.data}" + (" (INTERRUPTED)" if interrupted else ""), quick]
+    if interrupted:
+        lines += [f"> **Interrupted by Ctrl-C during {interrupted}.** This report holds only what was finished "
+                  "before: models stopped early are marked, their numbers come from half-trained weights, and "
+                  "no figures were drawn. Run `tinyae tour` again for the full tour.", ""]
+    if ds is not None:
+        lines.append(f"Data: {n_train} training and {n_test} test images of shape {ds.image_shape} (values in [0, 1]). "
+                     f"Seed {args.seed}. Trained on the {getattr(args, 'backend', 'cpu').upper()}. "
+                     f"Wall time {seconds:.0f} s.")
+    if gradcheck is not None:
+        passed, n_cases, worst = gradcheck
+        lines += [
+            "",
+            "## 1. The proof: every backward pass against finite differences",
+            "",
+            f"{passed} of {n_cases} layers, losses and penalties agree with centered finite differences "
+            f"(float64, random upstream gradient); the largest relative error is {worst:.1e}.",
+            "",
+            "```text",
+            *table,
+            "```",
+        ]
+    if interrupted and not models:
+        return "\n".join(lines + [""])
+    lines += [
         "",
         "## 2. Five autoencoders",
         "",
@@ -408,8 +488,11 @@ def _report(args, ds, n_train, n_test, table, gradcheck, models, baselines, key,
         "VAE (2-D code)": "a Gaussian code with a KL to N(0, I): a generator",
     }
     for m in models:
-        lines.append(f"| {m.label} | {ideas.get(m.label, '')} | {len(m.history)} | {m.seconds:.1f} s | "
+        stopped = " (stopped by Ctrl-C)" if m.history.interrupted else ""
+        lines.append(f"| {m.label} | {ideas.get(m.label, '')} | {len(m.history)}{stopped} | {m.seconds:.1f} s | "
                      f"{m.numbers['test MSE']:.4f} |")
+    if interrupted:
+        return "\n".join(lines + [""])
     lines += ["", "For scale, the same test MSE of two baselines: "
               + "; ".join(f"{k}: {v:.4f}" for k, v in baselines.items()) + ".", "",
               "Key numbers:", "", *(f"- {text}" for text in key.values()), "",

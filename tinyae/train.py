@@ -44,6 +44,7 @@ way ``fit`` returns normally, so a script can go on to save what was learned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -57,6 +58,7 @@ from tinyae import backend
 
 __all__ = [
     "EarlyStopping",
+    "HoldCtrlC",
     "History",
     "TrainingError",
     "encode",
@@ -493,23 +495,91 @@ class _TermRecord:
 
 
 class _StopRequest:
-    """While active (main thread only), the first Ctrl-C sets ``requested`` instead of raising, so fit can
-    stop between two steps with consistent weights and optimizer state; a second Ctrl-C raises at once."""
+    """Ctrl-C during ``fit`` (main thread only), without ever leaving a mixed model.
+
+    The first Ctrl-C sets ``requested``: fit stops between two steps, with consistent weights and optimizer
+    state. A second one raises KeyboardInterrupt at once, unless fit is inside a ``critical()`` block (the
+    optimizer's update, restoring a snapshot): then it is held, and raised when the block ends, so no
+    update or restore is ever left half done. Once fit is stopping (``shield()``), further presses only
+    print that it is finishing.
+    """
 
     def __init__(self, notice):
         self.requested = False
         self.notice = notice
         self._old = None
+        self._depth = 0  # > 0 inside critical(): a second Ctrl-C waits until the block ends
+        self._held = False
+        self._shielded = False
 
     def _handler(self, signum, frame):
-        if self.requested:
+        if self._shielded:
+            self.notice("\nCtrl-C: still finishing (putting the weights back); one moment")
+            return
+        if not self.requested:
+            self.requested = True
+            self.notice("\nCtrl-C: stopping after this step (press Ctrl-C again to abort the step)")
+            return
+        if self._depth:
+            self._held = True  # raised when the update or restore in progress is complete
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def critical(self):
+        """A block that a second Ctrl-C must not cut in half (it is raised after the block instead)."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if not self._depth and self._held:
+            self._held = False
             raise KeyboardInterrupt
-        self.requested = True
-        self.notice("\nCtrl-C: stopping after this step (press Ctrl-C again to abort at once)")
+
+    def shield(self):
+        """From now on, Ctrl-C only says that fit is finishing (fit is restoring weights and returning)."""
+        self._shielded = True
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if threading.current_thread() is threading.main_thread() and _is_replaceable(signal.getsignal(signal.SIGINT)):
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _is_replaceable(handler) -> bool:
+    """fit takes over Ctrl-C from Python's default handler or from a ``HoldCtrlC`` around it (and puts it back)."""
+    return handler is signal.default_int_handler or isinstance(getattr(handler, "__self__", None), HoldCtrlC)
+
+
+class HoldCtrlC:
+    """A block that Ctrl-C does not cut short: each press is counted (``presses``) and announced, and the
+    block runs to its end. ``tinyae train`` wraps fit and the saving of the run in one, so a Ctrl-C that
+    comes after fit has returned cannot stop the checkpoint from being written::
+
+        with HoldCtrlC("saving the run") as hold:
+            history = fit(model, X, ...)           # fit handles Ctrl-C itself inside
+            save(...)
+        if hold.presses: ...                       # the user wants to stop: skip what comes next
+
+    Outside the main thread (where Python delivers no signals) it does nothing.
+    """
+
+    def __init__(self, what: str = "this step", stream=None):
+        self.what, self.stream = what, stream
+        self.presses = 0
+        self._old = None
+
+    def _handler(self, signum, frame):
+        self.presses += 1
+        print(f"\nCtrl-C: finishing {self.what} first, then stopping", file=self.stream or sys.stderr, flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
             self._old = signal.signal(signal.SIGINT, self._handler)
         return self
 
@@ -612,14 +682,12 @@ def _nonfinite_error(model, optimizer, epoch, step, history, lf=None, cause=None
         term = bad[0] if bad else None
         shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
         what = f"the loss is {lf}" + (f"; the term that exploded: {term!r} ({shown})" if term else f" ({shown})")
-    else:
+    elif "NaN/Inf" in str(cause):
         what = f"a NaN/Inf appeared inside the model: {cause}"
-    if step == "validation":
-        where, kept = f"epoch {epoch}, validation", "The model keeps the weights it had at the end of the epoch."
     else:
-        where = f"epoch {epoch}, step {step}"
-        kept = (f"The model was restored to {restored}." if restored else
-                "The optimizer step was skipped: the model keeps its last finite weights.")
+        what = f"a value inside the model left its valid range: {cause}"
+    where = f"epoch {epoch}, validation" if step == "validation" else f"epoch {epoch}, step {step}"
+    kept = f"The model was restored to {restored}." if restored else ""
     msg = (f"fit: training diverged at {where}: {what}. {kept}\n"
            f"Try: {_suggestions(model, optimizer, term)}.")
     return TrainingError(msg, epoch=epoch, step=step, term=term, history=history)
@@ -681,8 +749,10 @@ def fit(model, X, epochs: int = 10, batch_size: int = 128, optimizer=None, valid
         if X_val is None and early_stopping.monitor.startswith("val_"):
             raise ValueError("fit: early stopping on validation loss needs validation_data")
         early_stopping.reset()
+    eval_batch_size = _check_positive_int(eval_batch_size, "eval_batch_size", "fit")
     if optimizer is None:
         optimizer = Adam(model.params(), lr=1e-3)
+    _check_optimizer_covers(optimizer, model)
     callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
 
     n = len(X)
@@ -699,81 +769,114 @@ def fit(model, X, epochs: int = 10, batch_size: int = 128, optimizer=None, valid
     stop_request = _StopRequest(progress.message)
 
     model.train()
+    kept = _KeptWeights()  # weights known to give a finite loss, for the case that training diverges
     try:
         with stop_request:
-            for e in range(int(initial_epoch), epochs):
-                epoch = e + 1  # shown and recorded from 1
-                t0 = time.perf_counter()
-                start_weights = _snapshot(model)  # the fallback if a step poisons the weights
-                if shuffle:
-                    order = epoch_order(n, seed, e)
-                    Xe = X[backend.to_device(order, "gpu") if on_device else order]  # one gather per epoch
-                    Te = None if target is None else target[backend.to_device(order, "gpu") if on_device else order]
-                else:
-                    Xe, Te = X, target
-                progress.start_epoch(epoch)
-                seen, loss_sum, record = 0, 0.0, _TermRecord()
-                for step, (a, b) in enumerate(_batches(n, batch_size), start=1):
-                    xb = backend.to_device(Xe[a:b], device)  # a view on the host; moved only on a GPU
-                    tb = None if Te is None else backend.to_device(Te[a:b], device)
-                    lf = _train_step(model, optimizer, xb, tb, epoch, step, history, start_weights)
-                    nb = b - a
-                    seen += nb
-                    loss_sum += lf * nb
-                    record.add(getattr(model, "terms", None) or {}, nb)  # read once, at the end of the epoch
-                    progress.step(loss_sum / seen)
+            try:
+                for e in range(int(initial_epoch), epochs):
+                    epoch = e + 1  # shown and recorded from 1
+                    t0 = time.perf_counter()
+                    kept.start_epoch(epoch, _snapshot(model))  # the fallback if this epoch diverges
+                    if shuffle:
+                        order = epoch_order(n, seed, e)
+                        Xe = X[backend.to_device(order, "gpu") if on_device else order]  # one gather per epoch
+                        Te = None if target is None else target[backend.to_device(order, "gpu") if on_device
+                                                                 else order]
+                    else:
+                        Xe, Te = X, target
+                    progress.start_epoch(epoch)
+                    seen, loss_sum, record = 0, 0.0, _TermRecord()
+                    for step, (a, b) in enumerate(_batches(n, batch_size), start=1):
+                        xb = backend.to_device(Xe[a:b], device)  # a view on the host; moved only on a GPU
+                        tb = None if Te is None else backend.to_device(Te[a:b], device)
+                        try:
+                            lf = _train_step(model, optimizer, xb, tb, stop_request)
+                        except _Diverged as div:
+                            raise _diverged(model, optimizer, epoch, step, history, div, kept, stop_request) \
+                                from div.cause
+                        if step == 1:
+                            kept.first_step_ok(lf)
+                        nb = b - a
+                        seen += nb
+                        loss_sum += lf * nb
+                        record.add(getattr(model, "terms", None) or {}, nb)  # read once, at the end of the epoch
+                        progress.step(loss_sum / seen)
+                        if stop_request.requested:
+                            raise KeyboardInterrupt
+                    terms = record.means(skip=("loss",))
+                    logs = {"loss": loss_sum / n, **terms}
+                    val_logs = {}
+                    if X_val is not None:
+                        val = _evaluate(model, X_val, target_val, eval_batch_size)
+                        val_logs = {"loss": val.pop("loss"), **val}
+                        logs["val_loss"] = val_logs["loss"]
+                        logs.update({f"val_{k}": v for k, v in val.items()})
+                        if not math.isfinite(logs["val_loss"]):
+                            raise _diverged(model, optimizer, epoch, "validation", history,
+                                            _Diverged(lf=logs["val_loss"]), kept, stop_request)
+                    logs["epoch_time"] = time.perf_counter() - t0
+                    history._append(epoch, logs["loss"], terms,
+                                    val_logs.get("loss"), {k: v for k, v in val_logs.items() if k != "loss"},
+                                    logs["epoch_time"])
+                    progress.end_epoch(epoch, logs)
+
+                    stop = False
+                    snap = None  # this epoch's weights, copied at most once
+                    if X_val is not None and logs["val_loss"] < best_val:
+                        snap = _snapshot(model)
+                        best_val, best_weights, best_epoch = logs["val_loss"], snap, epoch
+                        kept.best_validation(epoch, best_val, snap)
+                    if early_stopping is not None:
+                        improved, stop = early_stopping.update(epoch, logs)
+                        if improved and early_stopping.restore_best:
+                            es_weights = snap if snap is not None else _snapshot(model)
+                        if stop:
+                            progress.message(f"early stopping: no improvement of {early_stopping.monitor} for "
+                                             f"{early_stopping.wait} epoch(s); best epoch "
+                                             f"{early_stopping.best_epoch}")
+                    for cb in callbacks:
+                        stop = _call_callback(cb, epoch, {"epoch": epoch, **logs}) or stop
                     if stop_request.requested:
                         raise KeyboardInterrupt
-                terms = record.means(skip=("loss",))
-                logs = {"loss": loss_sum / n, **terms}
-                val_logs = {}
-                if X_val is not None:
-                    val = _evaluate(model, X_val, target_val, eval_batch_size)
-                    val_logs = {"loss": val.pop("loss"), **val}
-                    logs["val_loss"] = val_logs["loss"]
-                    logs.update({f"val_{k}": v for k, v in val.items()})
-                    if not math.isfinite(logs["val_loss"]):
-                        raise _nonfinite_error(model, optimizer, epoch, "validation", history,
-                                               lf=logs["val_loss"])
-                logs["epoch_time"] = time.perf_counter() - t0
-                history._append(epoch, logs["loss"], terms,
-                                val_logs.get("loss"), {k: v for k, v in val_logs.items() if k != "loss"},
-                                logs["epoch_time"])
-                progress.end_epoch(epoch, logs)
-
-                stop = False
-                snap = None  # this epoch's weights, copied at most once
-                if X_val is not None and logs["val_loss"] < best_val:
-                    snap = _snapshot(model)
-                    best_val, best_weights, best_epoch = logs["val_loss"], snap, epoch
-                if early_stopping is not None:
-                    improved, stop = early_stopping.update(epoch, logs)
-                    if improved and early_stopping.restore_best:
-                        es_weights = snap if snap is not None else _snapshot(model)
                     if stop:
-                        progress.message(f"early stopping: no improvement of {early_stopping.monitor} for "
-                                         f"{early_stopping.wait} epoch(s); best epoch {early_stopping.best_epoch}")
-                for cb in callbacks:
-                    stop = _call_callback(cb, epoch, {"epoch": epoch, **logs}) or stop
-                if stop_request.requested:
-                    raise KeyboardInterrupt
-                if stop:
-                    history.stopped_early = True
-                    break
-    except KeyboardInterrupt:
-        history.interrupted = True
-        progress.close()
-        if best_weights is not None:
-            _restore(model, best_weights)
-        progress.message(f"interrupted after {len(history)} complete epoch(s)"
-                         + (f"; restored the weights of the best validation epoch {best_epoch}"
-                            if best_weights is not None else ""))
+                        history.stopped_early = True
+                        break
+            except KeyboardInterrupt:
+                stop_request.shield()  # from here on a Ctrl-C cannot cut the restore short
+                history.interrupted = True
+                progress.close()
+                if best_weights is not None:
+                    _restore(model, best_weights)
+                progress.message(f"interrupted after {len(history)} complete epoch(s)"
+                                 + (f"; restored the weights of the best validation epoch {best_epoch}"
+                                    if best_weights is not None else ""))
+            if not history.interrupted and es_weights is not None:
+                stop_request.shield()
+                _restore(model, es_weights)
     finally:
         progress.close()
         model.eval()
-    if not history.interrupted and es_weights is not None:
-        _restore(model, es_weights)
     return history
+
+
+def _check_optimizer_covers(optimizer, model):
+    """Refuse an optimizer that does not update exactly the model's Params (e.g. one built over another
+    model: training would run, the loss would stay flat, and nothing would say why)."""
+    held = getattr(optimizer, "params", None)
+    if held is None:
+        return  # a duck-typed optimizer: nothing to compare
+    mine = {id(p) for p in model.params()}
+    theirs = {id(p) for p in held}
+    if mine == theirs:
+        return
+    common = len(mine & theirs)
+    if not common:
+        raise ValueError(f"fit: the optimizer updates none of the model's {len(mine)} Params (it was built over "
+                         f"another model's); build it over this one: {type(optimizer).__name__}(model.params(), ...)")
+    raise ValueError(f"fit: the optimizer updates {common} of the model's {len(mine)} Params"
+                     + (f" and {len(theirs) - common} that are not the model's" if len(theirs) > common else "")
+                     + f"; expected exactly the model's Params: {type(optimizer).__name__}(model.params(), ...) "
+                       "(to train only some layers, fit a model made of those layers)")
 
 
 def _optimizer_config(optimizer) -> dict:
@@ -781,7 +884,20 @@ def _optimizer_config(optimizer) -> dict:
     return dict(config()) if callable(config) else {}
 
 
-def _train_step(model, optimizer, xb, tb, epoch, step, history, start_weights) -> float:
+# Markers of the ValueErrors that layers and losses raise when values inside the model have become
+# unusable: a NaN/Inf, or a KL-sparsity code driven to exactly 0 or 1 (where the KL is infinite).
+DIVERGENCE_MARKERS = ("NaN/Inf", "exactly 0 or 1", "is infinite")
+
+
+class _Diverged(Exception):
+    """Raised by ``_train_step``: this step's loss is NaN/Inf (``lf``) or the model refused its values (``cause``)."""
+
+    def __init__(self, lf=None, cause=None):
+        super().__init__(str(cause) if cause is not None else f"loss {lf}")
+        self.lf, self.cause = lf, cause
+
+
+def _train_step(model, optimizer, xb, tb, stop_request) -> float:
     """One step: zero_grad, forward + backward, ONE float() of the loss, optimizer step. Returns the loss."""
     model.zero_grad()
     try:
@@ -789,24 +905,60 @@ def _train_step(model, optimizer, xb, tb, epoch, step, history, start_weights) -
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss = model.loss_and_backward(xb, tb, training=True)
     except ValueError as err:
-        # Layers and losses refuse NaN/Inf inputs: inside the model that means training diverged.
-        if "NaN/Inf" not in str(err) and _params_finite(model):
+        # Layers and losses refuse NaN/Inf inputs (and a KL code at exactly 0 or 1): that means divergence.
+        if not any(marker in str(err) for marker in DIVERGENCE_MARKERS) and _params_finite(model):
             raise
-        restored = _restore_if_poisoned(model, start_weights, epoch)
-        raise _nonfinite_error(model, optimizer, epoch, step, history, cause=err, restored=restored) from err
+        raise _Diverged(cause=err) from err
     lf = float(loss)  # the one host sync of the step
     if not math.isfinite(lf):
-        restored = _restore_if_poisoned(model, start_weights, epoch)
-        raise _nonfinite_error(model, optimizer, epoch, step, history, lf=lf, restored=restored)
-    optimizer.step()
+        raise _Diverged(lf=lf)
+    with stop_request.critical():  # a second Ctrl-C waits until every Param is updated
+        optimizer.step()
     return lf
 
 
-def _restore_if_poisoned(model, start_weights, epoch):
-    """If the weights themselves are no longer finite (the previous step overflowed them), go back to those
-    at the start of the epoch, the last ones known to be finite, and say so."""
-    if _params_finite(model):
-        return None
-    _restore(model, start_weights)
-    return (f"the weights at the start of epoch {epoch} (the previous step's update had made "
-            f"some weights NaN/Inf)")
+class _KeptWeights:
+    """The weights fit falls back to when training diverges: ones KNOWN to give a finite loss.
+
+    The weights at the start of an epoch gave a finite loss at its step 1; the weights of the best
+    validation epoch gave a finite validation loss. (The weights of the failing step are not: they are
+    the ones that produced the NaN, or whose update poisoned the next step.)
+    """
+
+    def __init__(self):
+        self.current = self.previous = None  # (epoch, weights, loss at its step 1 or None)
+        self.best = None  # (epoch, val_loss, weights)
+
+    def start_epoch(self, epoch, weights):
+        if self.current is not None and self.current[2] is not None:
+            self.previous = self.current
+        self.current = (epoch, weights, None)
+
+    def first_step_ok(self, lf):
+        epoch, weights, _ = self.current
+        self.current = (epoch, weights, lf)
+
+    def best_validation(self, epoch, val_loss, weights):
+        self.best = (epoch, val_loss, weights)
+
+    def choose(self, epoch, step):
+        """(weights, what they are) to restore after divergence at (epoch, step), or (None, reason)."""
+        if self.best is not None:
+            e, val, w = self.best
+            return w, f"the weights of the best validation epoch {e} (validation loss {val:.5g})"
+        for kept in (self.current, self.previous):
+            if kept is not None and kept[2] is not None and kept[0] <= epoch:
+                e, w, lf = kept
+                return w, f"the weights at the start of epoch {e} (its step 1 gave the finite loss {lf:.5g})"
+        return None, None
+
+
+def _diverged(model, optimizer, epoch, step, history, div, kept, stop_request) -> TrainingError:
+    """Put back weights known to give a finite loss, then the TrainingError that says what happened."""
+    weights, what = kept.choose(epoch, step)
+    if weights is not None:
+        with stop_request.critical():
+            _restore(model, weights)
+    restored = what or ("no weights of this run are known to give a finite loss (it diverged at its first "
+                        "step): the model keeps the weights it started with")
+    return _nonfinite_error(model, optimizer, epoch, step, history, lf=div.lf, cause=div.cause, restored=restored)
