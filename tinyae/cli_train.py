@@ -160,22 +160,21 @@ def _run_dir(args, name: str):
     With --resume the run continues in the checkpoint's folder (its files are the ones being continued).
     """
     if args.resume:
-        out = Path(args.out) if args.out else Path(args.resume).parent
-        return out, None, _writable(out)
+        return (Path(args.out) if args.out else Path(args.resume).parent), None, None
     if args.out:
         out = Path(args.out)
         held = [f for f in RUN_FILES if (out / f).exists()] if out.is_dir() else []
         if held and not args.force:
             return out, None, (f"--out {out} already holds a run ({', '.join(held)}); give another folder, "
                                f"or --force to overwrite it")
-        return out, None, _writable(out)
+        return out, None, None
     base = Path("runs") / f"{name}-{args.data}"
     out, k = base, 1
     while out.exists() and (not out.is_dir() or any((out / f).exists() for f in RUN_FILES)):
         k += 1
         out = base.with_name(f"{base.name}-{k}")
     note = f"{base} holds an earlier run: this one goes to {out}" if k > 1 else None
-    return out, note, _writable(out)
+    return out, note, None
 
 
 def _writable(out: Path):
@@ -192,11 +191,7 @@ def _writable(out: Path):
 
 
 def run(args) -> int:
-    import numpy as np
-
-    from tinyae import data, io, zoo
-    from tinyae.optim import Adam
-    from tinyae.train import EarlyStopping, HoldCtrlC, TrainingError, evaluate, fit
+    from tinyae import data, io
 
     say = (lambda *a: None) if args.quiet else print
     problem = _check_settings(args)
@@ -246,15 +241,35 @@ def run(args) -> int:
     for setting in ("epochs", "batch_size", "lr"):
         if getattr(args, setting) is None:
             setattr(args, setting, defaults[setting])
-            chosen.append(f"{setting.replace('_', '-')} {defaults[setting]:g}")
+            if not args.resume:  # a resumed run keeps its checkpoint's batch size and optimizer
+                chosen.append(f"{setting.replace('_', '-')} {defaults[setting]:g}")
     if args.seed is None:
         args.seed = 0
 
     out_dir, note, problem = _run_dir(args, name)
+    created = not out_dir.exists()
+    if not problem:
+        problem = _writable(out_dir)
     if problem:
         return _fail(problem)
     if note:
         say(note)
+    try:
+        return _train_and_save(args, name, builder_kw, out_dir, model if args.resume else None, optimizer, history,
+                               initial_epoch, chosen, say)
+    finally:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # stopped before saving anything: leave no empty folder behind
+
+
+def _train_and_save(args, name, builder_kw, out_dir, model, optimizer, history, initial_epoch, chosen, say) -> int:
+    import numpy as np
+
+    from tinyae import data, io, zoo
+    from tinyae.optim import Adam
+    from tinyae.train import EarlyStopping, HoldCtrlC, TrainingError, evaluate, fit
+
+    key = args.data.lower().replace("_", "-")
 
     # -- the data: images for conv models, rows for dense ones ----------------------------------------
     try:
@@ -262,7 +277,7 @@ def run(args) -> int:
                        seed=args.seed, limit=args.limit)
     except (ValueError, data.DatasetUnavailableError) as err:
         return _fail(str(err))
-    if not args.resume:
+    if model is None:
         try:
             model = zoo.build(name, ds.image_shape, seed=args.seed, dtype=np.dtype(args.dtype), **builder_kw)
         except (TypeError, ValueError) as err:

@@ -240,6 +240,7 @@ def run(args) -> int:
     if args.seed < 0:
         print(f"tinyae tour: --seed must be >= 0, got {args.seed}", file=sys.stderr)
         return 2
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
@@ -249,11 +250,15 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     state = _State()
-    with blas_single_thread():
-        try:
-            return _run(args, state)
-        except KeyboardInterrupt:
-            return _interrupted(args, out, state)
+    try:
+        with blas_single_thread():
+            try:
+                return _run(args, state)
+            except KeyboardInterrupt:
+                return _interrupted(args, out, state)
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the tour stopped before writing anything: leave no empty folder behind
 
 
 @dataclass

@@ -16,10 +16,9 @@ One training step is the data flow of DESIGN.md:
 
 ``float(L)`` is needed anyway (for the progress bar), and it is where a blow-up is caught: a NaN or Inf
 loss stops training with a ``TrainingError`` that names the epoch, the step and the term that exploded,
-BEFORE the optimizer step, so the model keeps its last finite weights. (On the CPU the layers themselves
-refuse NaN/Inf inputs, so a blow-up inside the model arrives as their ValueError; ``fit`` turns it into the
-same TrainingError. If an update has already made some weight NaN/Inf, the weights go back to those at the
-start of the epoch, and the message says so.)
+BEFORE the optimizer step. (On the CPU the layers themselves refuse NaN/Inf inputs, so a blow-up inside the
+model arrives as their ValueError; ``fit`` turns it into the same TrainingError, as it does the KL sparsity
+penalty's refusal of a code driven to exactly 0 or 1.) Which weights the model keeps then: see below.
 
 Bad input is refused before the first step, by ``tinyae.data.check_data`` (see ``check_inputs``):
 non-numeric data, NaN/Inf, a shape the model cannot take, and, for a model trained with BCE or
@@ -38,8 +37,17 @@ loaded from a checkpoint written after epoch k continues with exactly the losses
 Stopping early, by hand. Ctrl-C during ``fit`` (in the main thread) finishes the current step, then
 stops: the returned History has ``interrupted=True`` (it lists the completed epochs) and, when validation
 data was given, the model holds the weights of its best validation epoch so far. A second Ctrl-C stops at
-once, in the middle of the step; a KeyboardInterrupt raised by a callback is treated the same way. Either
-way ``fit`` returns normally, so a script can go on to save what was learned.
+once, in the middle of the step's forward or backward pass (which change no weight), but never cuts an
+optimizer update or the restoring of the best weights in half: it waits for their end. A KeyboardInterrupt
+raised by a callback is treated the same way. Either way ``fit`` returns normally, so a script can go on to
+save what was learned; ``HoldCtrlC`` keeps a Ctrl-C that comes after fit has returned from stopping that
+save (``tinyae train`` uses it).
+
+When training diverges (a NaN/Inf loss, or a model that refuses its own values), ``fit`` raises a
+``TrainingError`` after putting back weights KNOWN to give a finite loss, and says which: those of the best
+validation epoch, else those at the start of the epoch (its step 1 gave a finite loss), else those at the
+start of the previous epoch. The weights of the failing step are not kept: they are the ones that gave the
+NaN (or whose update poisoned the next step).
 """
 
 from __future__ import annotations
@@ -688,7 +696,7 @@ def _nonfinite_error(model, optimizer, epoch, step, history, lf=None, cause=None
         what = f"a value inside the model left its valid range: {cause}"
     where = f"epoch {epoch}, validation" if step == "validation" else f"epoch {epoch}, step {step}"
     kept = f"The model was restored to {restored}." if restored else ""
-    msg = (f"fit: training diverged at {where}: {what}. {kept}\n"
+    msg = (f"fit: training diverged at {where}: {what}. {kept} "
            f"Try: {_suggestions(model, optimizer, term)}.")
     return TrainingError(msg, epoch=epoch, step=step, term=term, history=history)
 
