@@ -16,6 +16,7 @@ COMMANDS = {
     "gradcheck": ("tinyae.gradcheck_suite", "check every built-in layer, loss and penalty against finite differences"),
     "train": ("tinyae.cli_train", "train a zoo autoencoder on a dataset; save checkpoint, history and figures"),
     "eval": ("tinyae.cli_eval", "evaluate a saved model on test data, term by term, against a baseline"),
+    "exercise": ("tinyae.exercises.cli", "backprop exercises: list, start, check, hint; hand-outs and grading"),
     "bench": ("tinyae.bench", "time the reference networks per epoch (GFLOP/s, time split, --compare torch)"),
 }
 
