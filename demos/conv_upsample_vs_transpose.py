@@ -20,6 +20,16 @@ What to look for
 - reconstructions.png and the table: after training. "period-2 share" is the fraction of an image's
   variance in patterns that repeat every 2 pixels (the highest Fourier frequencies); a decoder whose
   output has a larger share than the real digits adds a checkerboard.
+
+Part 2, the sparse convolutional autoencoder (tinyae.zoo.conv_sparse_ae): the nearest-upsampling
+model again, with an L1 penalty lam * mean|h| on its code map h (8 channels x 2x2 for the digits),
+trained the same way and compared with the plain one.
+- The sparsity table: the share of code entries that are exactly 0, the mean code value, how many
+  entries are on per image, and how many of the 8 code channels are never on (dead) on the test set;
+  the price in test MSE.
+- sparse_codes.png: the code maps of a few test digits, plain vs sparse (each digit's 8 channels of
+  2x2 side by side), and the histogram of all code values.
+- sparse_reconstructions.png: the two models' reconstructions of the same digits.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from __future__ import annotations
 import _common
 
 CHANNELS = (16, 8)
+SPARSE_LAM = 0.1
 
 
 def transpose3_ae(image_shape, seed):
@@ -81,11 +92,55 @@ def period2_share(X, image_shape):
     return float(np.mean(power / np.maximum(var, 1e-12)))
 
 
+def code_sparsity(H):
+    """Sparsity numbers of code maps H (N, C, h, w): share of exact zeros, mean value, entries on per image,
+    channels never on in any image."""
+    import numpy as np
+
+    H = np.asarray(H)
+    on = H > 0
+    return [float((H == 0).mean()), float(H.mean()), float(on.reshape(len(H), -1).sum(axis=1).mean()),
+            int((~on.any(axis=(0, 2, 3))).sum())]
+
+
+def sparse_code_figure(codes, X, image_shape, n=8):
+    """Left: n test digits and, per model, their codes (one row per channel, one column per place of the
+    h x w map; one colour scale per model). Right: the histogram of all code values of each model (log counts)."""
+    import numpy as np
+
+    from tinyae.viz import _show_tiles, _suptitle, new_figure, tile_images
+
+    fig = new_figure(12, 1.0 + 1.3 * (1 + len(codes)))
+    grid = fig.add_gridspec(1 + len(codes), 2, width_ratios=[3, 1.3])
+    ax = fig.add_subplot(grid[0, 0])
+    _show_tiles(ax, tile_images(np.asarray(X[:n]).reshape(n, *image_shape), ncols=n))
+    ax.set_ylabel("digit", rotation=0, ha="right", va="center", fontsize=9)
+    for i, (label, H) in enumerate(codes.items()):
+        H = np.asarray(H, dtype=np.float64)
+        c, h, w = H.shape[1:]
+        maps = (H[:n] / max(H.max(), 1e-12)).reshape(n, 1, c, h * w)  # one row per channel, one column per place
+        ax = fig.add_subplot(grid[1 + i, 0])
+        _show_tiles(ax, tile_images(maps, ncols=n, pad=1), cmap="magma")
+        zeros = float((H == 0).mean())
+        ax.set_ylabel(f"{label.split(' (')[0]}\ncodes (rows: channels)\n{zeros:.0%} zeros", rotation=0, ha="right",
+                      va="center", fontsize=9)
+    ax = fig.add_subplot(grid[:, 1])
+    top = max(float(np.max(H)) for H in codes.values())
+    for label, H in codes.items():
+        ax.hist(np.ravel(H), bins=40, range=(0, top), histtype="step", linewidth=1.5, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("code value")
+    ax.set_ylabel("count (log)")
+    ax.legend(fontsize=8)
+    _suptitle(fig, "Codes of test digits (black: 0 or near it; each model on its own scale) and all code values")
+    return fig
+
+
 def main(argv=None) -> int:
     args = _common.parse_args(__doc__, "conv_upsample_vs_transpose", argv)
     from tinyae import viz, zoo
     from tinyae.tour import blas_single_thread, pixel_mse, train
-    from tinyae.train import predict
+    from tinyae.train import encode, predict
 
     with blas_single_thread():
         report = _common.Report(args)
@@ -123,6 +178,21 @@ def main(argv=None) -> int:
                       "reconstructions.png")
         report.figure(viz.loss_curves(histories, title="Loss per epoch (BCE on logits, per pixel)"),
                       "loss_curves.png")
+        plain = models["nearest upsample + conv"]
+        sparse = zoo.conv_sparse_ae(shape, CHANNELS, lam=SPARSE_LAM, seed=args.seed)
+        train(f"sparse (L1 {SPARSE_LAM:g})", sparse, X, epochs=_common.epochs(args, 30), batch_size=32, lr=3e-3,
+              X_val=Xv, seed=args.seed)
+        pair = {"plain conv AE": plain, f"sparse conv AE (L1, lam {SPARSE_LAM:g})": sparse}
+        codes = {label: encode(m, Xt) for label, m in pair.items()}  # (N, c2, H/4, W/4) each
+        report.table("sparsity", ["model", "test MSE", "exact zeros", "mean code value", "entries on per image",
+                                  "dead channels"],
+                     [[label, pixel_mse(pair[label], Xt), *code_sparsity(H)] for label, H in codes.items()],
+                     title=f"Part 2: plain vs sparse conv AE, code maps {tuple(codes['plain conv AE'].shape[1:])} "
+                           f"on the test set")
+        report.figure(sparse_code_figure(codes, Xt, shape), "sparse_codes.png")
+        report.figure(viz.reconstruction_grid(Xt, {k: predict(m, Xt) for k, m in pair.items()}, shape, n=12,
+                                              title="Plain vs sparse conv AE: reconstructions of test digits"),
+                      "sparse_reconstructions.png")
         return report.finish()
 
 

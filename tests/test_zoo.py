@@ -72,7 +72,7 @@ def test_denoising_has_no_corruption_in_eval(noise):
 
 def test_models_lists_every_buildable_name():
     assert list(zoo.MODELS) == ["ae", "stacked", "sparse-l1", "sparse-kl", "denoising", "conv", "vae", "conv-vae",
-                                "tied", "hashing", "dbn"]
+                                "tied", "hashing", "dbn", "conv-sparse"]
     assert all(isinstance(text, str) and text for text in zoo.MODELS.values())
 
 
