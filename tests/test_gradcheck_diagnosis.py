@@ -423,3 +423,14 @@ def test_the_zoo_list_above_is_complete():
 
     listed = test_every_zoo_model_passes_without_a_hint.pytestmark[0].args[1]
     assert sorted(listed) == sorted(tiny_models())
+
+
+def test_a_method_not_written_yet_is_not_caught():
+    """NotImplementedError means 'not written yet' (a blank): there is nothing to check, so it propagates."""
+
+    class OnlyForward(Layer):
+        def forward(self, x, training=False):
+            return 2 * x
+
+    with pytest.raises(NotImplementedError, match="backward is not implemented"):
+        check_layer(OnlyForward(), rng_input((2, 3)))

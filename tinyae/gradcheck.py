@@ -46,7 +46,8 @@ overwriting (``W.grad = ...``) a gradient instead of adding to it, so a tied lay
 A failed check is diagnosed (tinyae.gradcheck_diagnose): a constant ratio (2, 1/N, -1), a transpose,
 a wrong shape, an all-zero gradient, a flipped kernel, dx vs the parameter lines, kinks, and in a
 model the loss term whose gradient the error equals. An exception raised by the checked code is
-caught and reported with its file and line. The ``Report`` keeps the evidence for programs too
+caught and reported with its file and line (but NotImplementedError, a method not written yet,
+propagates). The ``Report`` keeps the evidence for programs too
 (tinyae.gradcheck_report documents its API).
 """
 
@@ -285,9 +286,9 @@ def _method(order, h):
 
 
 def _title(obj) -> str:
-    """repr(obj), or ClassName() where the class keeps object's default repr (it shows a memory address)."""
+    """repr(obj), or the class name where the class keeps object's default repr (it shows a memory address)."""
     text = repr(obj)
-    return f"{type(obj).__name__}()" if " object at 0x" in text else text
+    return type(obj).__name__ if " object at 0x" in text else text
 
 
 def _param_line(label):
