@@ -384,7 +384,7 @@ def test_bad_constructor_arguments(build, match):
 
 
 def test_l2_weight_decay_refuses_non_params():
-    with pytest.raises(TypeError, match="L2WeightDecay: expected Params, got a ndarray"):
+    with pytest.raises(TypeError, match=r"L2WeightDecay: expected Params \(e\.g\. model\.params\(\)\), got a ndarray"):
         L2WeightDecay([np.zeros(3)], 0.1)
 
 

@@ -1,7 +1,8 @@
 """The faster paths taken for speed (docs/performance.md) compute what the plain formulas compute.
 
-- Conv2D, stride 1 and out_channels <= in_channels: the "flipped route" (y as a transposed convolution
-  with the flipped kernel, dx and dW from im2col(dy)) instead of im2col(x) and col2im;
+- Conv2D, stride 1 and out_channels <= in_channels: the "flipped route" twin (tinyae/kernels/conv_routes.py:
+  y as a transposed convolution with the flipped kernel, dx and dW from im2col(dy)) instead of the layer's
+  im2col(x) and col2im;
 - Upsample2D nearest: the offset loop of strided copies / additions instead of a broadcast reshape / a sum
   over two inner axes;
 - backward_params (a first layer's backward, without dx): the same parameter gradients as backward.
@@ -12,8 +13,8 @@ import pytest
 
 from tinyae import kernels
 from tinyae.gradcheck import check_layer
+from tinyae.kernels.conv_routes import flipped_route_fits
 from tinyae.layers import Conv2D, ConvTranspose2D, Dense, Dropout, GaussianNoise, ReLU, Sigmoid, TiedDense, Upsample2D
-from tinyae.layers.base import Param
 from tinyae.models import Autoencoder, Sequential
 
 F64 = np.float64
@@ -45,9 +46,10 @@ CASES = [  # (C_in, C_out, kernel, padding, x shape (N, H, W))
 def test_conv_flipped_route_passes_the_gradient_check(c_in, c_out, kernel, padding, xs):
     layer = Conv2D(c_in, c_out, kernel, padding=padding, dtype=F64, seed=1)
     x = np.random.default_rng(0).normal(size=(xs[0], c_in, xs[1], xs[2]))
-    assert layer._flipped_route(x.shape)  # the path under test is the one taken
+    assert flipped_route_fits(layer, x.shape)
     report = check_layer(layer, x)
     assert report.passed, report
+    assert layer._col is None and layer._flipped_x_mat is not None  # the path under test is the one taken
 
 
 @pytest.mark.parametrize(("c_in", "c_out", "kernel", "padding", "xs"), CASES)
@@ -58,6 +60,7 @@ def test_conv_flipped_route_equals_the_im2col_route(c_in, c_out, kernel, padding
     rng = np.random.default_rng(0)
     x = rng.normal(size=(xs[0], c_in, xs[1], xs[2])).astype(dtype)
     y = layer.forward(x)
+    assert layer._col is None  # the flipped twin ran
     dy = rng.normal(size=y.shape).astype(dtype)
     dx = layer.backward(dy)
     for a in (y, dx, layer.W.grad, layer.b.grad):
@@ -70,9 +73,12 @@ def test_conv_flipped_route_equals_the_im2col_route(c_in, c_out, kernel, padding
 
 
 def test_conv_keeps_the_im2col_route_where_the_flipped_one_would_not_pay():
-    assert not Conv2D(2, 4, 3, padding=1)._flipped_route((1, 2, 5, 5))  # more out than in channels
-    assert not Conv2D(4, 2, 3, stride=2, padding=1)._flipped_route((1, 4, 5, 5))  # stride 2
-    assert not Conv2D(4, 2, 3, padding=3)._flipped_route((1, 4, 5, 5))  # padding beyond KH - 1
+    assert not flipped_route_fits(Conv2D(2, 4, 3, padding=1), (1, 2, 5, 5))  # more out than in channels
+    assert not flipped_route_fits(Conv2D(4, 2, 3, stride=2, padding=1), (1, 4, 5, 5))  # stride 2
+    assert not flipped_route_fits(Conv2D(4, 2, 3, padding=3), (1, 4, 5, 5))  # padding beyond KH - 1
+    layer = Conv2D(2, 4, 3, padding=1)
+    layer.forward(np.ones((1, 2, 5, 5), np.float32))
+    assert layer._col is not None  # the layer's own im2col lines ran
 
 
 @pytest.mark.parametrize("scale", [2, (3, 2)])
@@ -219,33 +225,21 @@ def test_autoencoder_step_gives_the_gradients_of_the_full_backward():
         np.testing.assert_array_equal(a.grad, b.grad)
 
 
-# -- Param.zero_grad is lazy, and add_matmul writes a product straight into a zeroed gradient -------------------
+# -- Param.zero_grad writes zeros in place; a backward adds ------------------------------------------------
 
 
-def test_zero_grad_reads_as_zeros_and_add_matmul_still_adds():
-    rng = np.random.default_rng(3)
-    a, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 3))
-    p = Param(rng.standard_normal((5, 3)), "W")
-    p.grad[...] = 7.0
-    p.zero_grad()
-    assert np.array_equal(p.grad, np.zeros((5, 3)))  # reading materialises the zeros
-    p.add_matmul(a, b)  # not pending any more: an ordinary +=
-    p.add_matmul(a, b)
-    np.testing.assert_allclose(p.grad, 2 * (a @ b), rtol=1e-15)
-
-
-def test_add_matmul_after_zero_grad_writes_the_product_in_place():
+def test_zero_grad_writes_zeros_into_the_same_array_and_backward_adds():
     rng = np.random.default_rng(4)
-    a, b = rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
-    p = Param(rng.standard_normal((5, 3)).astype(np.float32), "W")
-    grad = p.grad
-    grad[...] = 7.0  # stale numbers: zero_grad must make them count as 0
-    p.zero_grad()
-    p.add_matmul(a, b)
-    assert p.grad is grad  # the same array (an optimizer or a view may hold it), now exactly a @ b
-    assert np.array_equal(p.grad, a @ b)
-    p.add_matmul(a, b)  # the second use of a tied Param adds
-    assert np.array_equal(p.grad, a @ b + a @ b)
+    layer = Dense(5, 3, dtype=F64, seed=0)
+    x, dy = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
+    grad = layer.W.grad
+    grad[...] = 7.0  # stale numbers: zero_grad must clear them
+    layer.zero_grad()
+    assert layer.W.grad is grad and np.array_equal(grad, np.zeros((5, 3)))  # an optimizer may hold the array
+    layer.forward(x)
+    layer.backward(dy)
+    layer.backward(dy)  # a second use adds
+    np.testing.assert_allclose(layer.W.grad, 2 * (x.T @ dy), rtol=1e-14)
 
 
 def test_tied_dense_after_zero_grad_sums_both_uses_like_a_fresh_model():

@@ -321,13 +321,3 @@ def test_pretrain_unrolls_the_rbms_with_tied_initial_weights():
     for rbm, _ in reversed(levels):
         h = rbm.visible_mean(h)
     np.testing.assert_allclose(model.reconstruct(X[:5]), h, rtol=1e-4, atol=1e-5)
-
-
-def test_visible_probs_keeps_the_chain_visible_units_as_probabilities():
-    rbm = tiny_rbm()
-    h = rbm.sample_hidden(rbm.hidden_mean(tiny_data()))
-    v, ph, _ = rbm.gibbs(h, k=1, visible_probs=True)
-    np.testing.assert_array_equal(v, rbm.visible_mean(h))  # no draw: the probabilities themselves
-    np.testing.assert_array_equal(ph, rbm.hidden_mean(v))
-    v_drawn, _, _ = rbm.gibbs(h, k=1)
-    assert set(np.unique(v_drawn)) <= {0.0, 1.0}  # the default draws 0/1 states

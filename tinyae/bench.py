@@ -23,7 +23,7 @@ What it prints per network:
                      a convolution is the same three products on im2col's columns)
     products alone   exactly those products, at the same shapes, run back to back with plain NumPy (CuPy):
                      what this machine's float32 matmul reaches on this work (the "peak"), and the floor of
-                     an epoch. epoch / products is issue 2's check (the dense step within about 1.3x)
+                     an epoch. epoch / products: how close a step comes to its arithmetic (dense: about 1.3x)
     time split       one more epoch, instrumented: each layer's forward and backward, the loss, the
                      optimizer; for the conv net also the im2col / col2im / pooling kernels
     tinyae / torch   with --compare torch: the same architectures in PyTorch, trained by the same loop
@@ -49,7 +49,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 NETWORKS = {
     "dense": "dense AE 784-256-64-256-784, ReLU, BCE with logits",
@@ -117,25 +116,6 @@ def _check_args(args):
         args.rounds = 3 if args.compare else 1
     if args.rounds < 1:
         raise SystemExit("tinyae bench: --rounds must be at least 1")
-    if args.worker:
-        return
-    if args.backend == "gpu":
-        from tinyae import backend
-
-        if not backend.gpu_available():
-            raise SystemExit("tinyae bench: --backend gpu needs CuPy and a CUDA device, and none was found "
-                             "(pip install 'tinyae[cuda12]' or 'tinyae[cuda13]', or leave --backend out)")
-    if args.json:
-        target = Path(args.json)
-        if target.is_dir():
-            raise SystemExit(f"tinyae bench: --json {target} is a folder; give a file name, "
-                             f"e.g. {target / 'bench.json'}")
-        folder = target.parent
-        if not folder.is_dir():
-            raise SystemExit(f"tinyae bench: --json {target}: the folder {folder} does not exist; create it first "
-                             f"or give another path")
-        if not os.access(folder, os.W_OK):
-            raise SystemExit(f"tinyae bench: --json {target}: the folder {folder} is not writable")
 
 
 def run(args) -> int:
@@ -384,6 +364,7 @@ def matmul_products(model, batch: int) -> list:
     (a.T if ta else a) @ (b.T if tb else b) -- the same layouts the layers use, so a replay reproduces
     what BLAS sees. FLOPs of a product (M, K) @ (K, N): 2*M*K*N.
     """
+    from tinyae.kernels.conv_routes import flipped_route_fits
     from tinyae.layers import Conv2D, ConvTranspose2D, Dense, TiedDense
     from tinyae.models import VAE, leaf_layers
 
@@ -404,7 +385,7 @@ def matmul_products(model, batch: int) -> list:
                 products += [((n, i), w, False, tied),          # y = x @ W          (N, in) @ (in, out)
                              ((n, i), (n, o), True, False),     # dW = x.T @ dy      (in, N) @ (N, out)
                              ((n, o), w, False, not tied)]      # dx = dy @ W.T      (N, out) @ (out, in)
-            elif isinstance(layer, Conv2D) and layer._flipped_route(shape):  # stride 1, F <= C (see Conv2D)
+            elif isinstance(layer, Conv2D) and flipped_route_fits(layer, shape):  # stride 1, F <= C (conv_routes.py)
                 F, C = layer.out_channels, layer.in_channels
                 KH, KW = layer.kernel_size
                 fk, q = F * KH * KW, shape[0] * shape[2] * shape[3]
@@ -760,7 +741,7 @@ def report(net: str, runs: dict, args) -> str:
         lines.append(f"  matrix products alone (plain {'CuPy' if args.backend == 'gpu' else 'NumPy'}, same shapes, "
                      f"back to back): {alone:.3f} s/epoch = {first['flops'] / alone / 1e9:.1f} GFLOP/s peak")
         lines.append(f"  epoch / products alone = {med / alone:.2f}"
-                     + ("  (issue 2: a dense step within about 1.3x of its products)" if net == "dense" else ""))
+                     + ("  (the target: a dense step within about 1.3x of its products)" if net == "dense" else ""))
     if "split" in first:
         lines.append(format_split(first["split"], first.get("products_alone")))
     lines.append(f"  threads: {first['threads']}")

@@ -26,8 +26,11 @@ import math
 
 from tinyae import backend, kernels
 from tinyae.backend import array_module
-from tinyae.layers.activations import sigmoid
-from tinyae.layers.base import Param
+from tinyae.functional import denominator, sigmoid
+from tinyae.layers.base import unique_params
+
+__all__ = ["BCE", "MSE", "REDUCTIONS", "BCEWithLogits", "GaussianKL", "KLSparsity", "L1Activity", "L2WeightDecay",
+           "Loss", "denominator"]
 
 REDUCTIONS = ("mean", "batch_mean", "sum")
 
@@ -51,15 +54,6 @@ def _check_number(value, name: str, where: str, low=None, high=None, low_open=Fa
         span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
         raise ValueError(f"{where}: {name} must be a finite number in {span}, got {value!r}")
     return float(value)  # a Python float keeps the arrays' dtype in arithmetic
-
-
-def denominator(x, reduction: str) -> int:
-    """What a reduction divides the summed terms by, for terms shaped like ``x``."""
-    if reduction == "mean":
-        return int(x.size)
-    if reduction == "batch_mean":
-        return int(x.shape[0])
-    return 1
 
 
 def _as_loss(value, like):
@@ -182,7 +176,7 @@ class BCE(Loss):
     p is first clipped to [eps, 1 - eps] so log never sees 0 (a float32 sigmoid reaches exactly 1.0).
     The gradient through the clip is taken as the unclipped formula evaluated at the clipped p (not the
     zero a clip's true derivative would give outside the interval), so a saturated unit still gets
-    pulled back. Predictions outside [0, 1] are refused: they are not probabilities (use BCEWithLogits
+    pulled back. Predictions outside [0, 1] are rejected: they are not probabilities (use BCEWithLogits
     on a linear output). For a Sigmoid followed by BCE, prefer BCEWithLogits on the logits: the same
     loss, computed stably, with the simpler gradient sigmoid(z) - t.
     """
@@ -226,34 +220,25 @@ class BCEWithLogits(Loss):
     """
 
     name = "bce_with_logits"
-    _cache_names = ("_z", "_t", "_e")
+    _cache_names = ("_z", "_t")
 
     def __init__(self, reduction: str = "mean"):
         self.reduction = _check_reduction(reduction, "BCEWithLogits")
-        self._z = self._t = self._e = self._denom = None
+        self._z = self._t = self._denom = None
 
+    @kernels.hot_spot("BCEWithLogits.forward")  # the body is the reference; a twin of it may run (tinyae/kernels)
     def forward(self, pred, target):
         self._check_pair(pred, target)
         self._check_unit_interval(target, "target")
         xp = array_module(pred)
-        self._z, self._t, self._e = pred, target, None
+        self._z, self._t = pred, target
         self._denom = denominator(pred, self.reduction)
-        if kernels.select_impl(pred, target, caller=self) == "numba":
-            # On the CPU: the same sum in one pass, keeping e = exp(-|z|) so that backward
-            # needs no second exponential (kernels/fused_cpu.py; tested against the line below).
-            from tinyae.kernels.fused_cpu import bce_with_logits_forward
-
-            total, self._e = bce_with_logits_forward(pred, target)
-        else:
-            total = xp.sum(xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred))))
+        total = xp.sum(xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred))))
         return _as_loss(total / self._denom, pred)
 
+    @kernels.hot_spot("BCEWithLogits.backward", on="_z")  # the body is the reference; a twin may run (kernels)
     def backward(self):
         z, t = self._cached("_z"), self._cached("_t")
-        if self._e is not None:
-            from tinyae.kernels.fused_cpu import bce_with_logits_backward
-
-            return bce_with_logits_backward(z, t, self._e, self._denom)  # the line below, fused
         return (sigmoid(z) - t) / self._denom
 
     def config(self) -> dict:
@@ -275,7 +260,7 @@ class KLSparsity(Loss):
 
     h is (N, ...) with values in [0, 1] (a sigmoid output; the "units" are all axes after the batch).
     A float32 sigmoid can round to exactly 0 or 1, so single entries there are accepted; a unit whose
-    batch mean is exactly 0 or 1 (saturated on the whole batch) has an infinite KL and is refused.
+    batch mean is exactly 0 or 1 (saturated on the whole batch) has an infinite KL and is rejected.
     A ReLU code is not a probability: use L1Activity for it.
     """
 
@@ -370,15 +355,7 @@ class L2WeightDecay(Loss):
     name = "l2_weight_decay"
 
     def __init__(self, params, lam: float):
-        if hasattr(params, "params") and callable(params.params):
-            params = params.params()
-        unique, seen = [], set()
-        for p in params:
-            if not isinstance(p, Param):
-                raise TypeError(f"L2WeightDecay: expected Params, got a {type(p).__name__}")
-            if id(p) not in seen:
-                seen.add(id(p))
-                unique.append(p)
+        unique = unique_params(params, "L2WeightDecay")
         if not unique:
             raise ValueError("L2WeightDecay: no Params given")
         self._params = unique

@@ -16,7 +16,8 @@ import math
 
 from tinyae import backend, kernels
 from tinyae.backend import array_module
-from tinyae.layers.base import Param
+from tinyae.functional import adam_step_scalars  # re-exported: tinyae.optim.adam_step_scalars
+from tinyae.layers.base import Param, unique_params
 
 
 def _check_hyper(value, name: str, where: str, low: float, high: float | None = None, low_open=False,
@@ -38,22 +39,14 @@ class Optimizer:
     params -- an iterable of Params, or a layer/model (all its Params). A tied Param given twice is
               updated once, with its summed gradient.
     Subclasses implement ``_update(i, p)`` for Param number i, and list their per-Param buffers in
-    ``_buffers`` (e.g. ("m", "v")). One that can update all Params at once overrides ``_update_all``.
+    ``_buffers`` (e.g. ("m", "v")).
     """
 
     _buffers: tuple = ()
 
     def __init__(self, params, lr: float):
         where = type(self).__name__
-        if hasattr(params, "params") and callable(params.params):
-            params = params.params()
-        unique, seen = [], set()
-        for p in params:
-            if not isinstance(p, Param):
-                raise TypeError(f"{where}: expected Params (e.g. model.params()), got a {type(p).__name__}")
-            if id(p) not in seen:
-                seen.add(id(p))
-                unique.append(p)
+        unique = unique_params(params, where)
         if not unique:
             raise ValueError(f"{where}: got no Params to optimize")
         self.params = unique
@@ -64,17 +57,18 @@ class Optimizer:
     # -- the contract ---------------------------------------------------------------------------
     def step(self):
         """Update every Param from its grad (in place: ``p.value`` stays the same array object)."""
+        self.check_grads()
+        self.t += 1
+        for i, p in enumerate(self.params):
+            self._update(i, p)
+
+    def check_grads(self):
+        """Refuse a grad whose shape is not its Param's (NumPy would broadcast it, a compiled loop misread it)."""
         for p in self.params:
-            if p.grad.shape != p.value.shape:  # NumPy would broadcast it, a compiled loop misread it
+            if p.grad.shape != p.value.shape:
                 raise ValueError(f"{type(self).__name__}.step: Param {p.name!r} has a grad of shape "
                                  f"{tuple(p.grad.shape)} for a value of shape {tuple(p.value.shape)}; a backward "
                                  f"must add a gradient of its Param's own shape")
-        self.t += 1
-        self._update_all()
-
-    def _update_all(self):
-        for i, p in enumerate(self.params):
-            self._update(i, p)
 
     def zero_grad(self):
         for p in self.params:
@@ -163,12 +157,6 @@ class SGD(Optimizer):
         return {"lr": self.lr, "momentum": self.momentum}
 
 
-def adam_step_scalars(lr: float, beta1: float, beta2: float, eps: float, t: int) -> tuple[float, float]:
-    """(lr_t, eps_hat) of Adam's step t (see ``Adam``): the bias corrections folded into two scalars."""
-    sqrt_bias2 = math.sqrt(1 - beta2**t)  # sqrt(1 - b2^t)
-    return lr * sqrt_bias2 / (1 - beta1**t), eps * sqrt_bias2
-
-
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with bias correction, and PyTorch's defaults and conventions (eps added to sqrt(v_hat)).
 
@@ -181,14 +169,18 @@ class Adam(Optimizer):
         w <- w - lr * m_hat / (sqrt(v_hat) + eps)
 
     The correction divides by 1 - b^t (which -> 1): at t = 1, m_hat = g exactly. Dividing by (1 - b)
-    instead, a common slip, would blow the first steps up by 1 / (1 - b1) = 10x.
+    instead, a common slip, is right only at t = 1: for a constant gradient, where every correct step is
+    exactly lr, with b1 = 0.9 and b2 = 0.999 the steps t = 2, 3, 4, 5 come out 1.34, 1.57, 1.72 and
+    1.83 lr, since m / (1 - b1) = (1 - b1^t) g / (1 - b1) grows about like t g while sqrt(v / (1 - b2))
+    grows only like sqrt(t) |g| (tests/test_dispatch.py::test_adam_bias_correction_against_the_slip).
 
     Computed in the order Kingma & Ba give for speed (end of their Section 2): multiply the last line's
     fraction by sqrt(1 - b2^t) / sqrt(1 - b2^t), and both corrections become scalars of the step,
 
         w <- w - lr_t * m / (sqrt(v) + eps_hat),   lr_t = lr sqrt(1 - b2^t) / (1 - b1^t),  eps_hat = eps sqrt(1 - b2^t)
 
-    the same number up to rounding, with one division per weight instead of two (``adam_step_scalars``).
+    the same number up to rounding, with one division per weight instead of two (``adam_step_scalars``,
+    in tinyae.functional so that the fast twins in tinyae/kernels compute the very same scalars).
 
     weight_decay is DECOUPLED (AdamW, Loshchilov & Hutter): before the Adam update, w <- w - lr * wd * w.
     An L2 term added to the loss would instead be divided by sqrt(v_hat), so weights with large
@@ -206,6 +198,11 @@ class Adam(Optimizer):
         self.eps = _check_hyper(eps, "eps", "Adam", 0.0, low_open=True, high=None)
         self.weight_decay = _check_hyper(weight_decay, "weight_decay", "Adam", 0.0, high=None)
 
+    @kernels.hot_spot("Adam.step", on=lambda opt: opt.params[0].value)  # a twin may run all Params at once (kernels)
+    def step(self):
+        """Optimizer.step: ``_update`` below for every Param, in turn."""
+        super().step()
+
     def _update(self, i, p):
         b1, b2 = self.betas
         g = p.grad
@@ -222,39 +219,6 @@ class Adam(Optimizer):
         step = m / denom
         step *= step_size
         p.value -= step  # w <- w - lr_t * m / (sqrt(v) + eps_hat) = w - lr * m_hat / (sqrt(v_hat) + eps)
-
-    def _update_all(self):
-        """On the CPU, all Params in one fused loop per dtype; else (CuPy, array-API or read-only arrays,
-        a subclass with its own ``_update``) each Param by ``_update``, whose lines the loop computes."""
-        groups = self._fused_groups()
-        if groups is None:
-            return super()._update_all()
-        # The very same arithmetic as _update's lines, fused into one pass over memory (NumPy makes one
-        # pass per operation, 12) and one call for all Params; bit-identical. See kernels/fused_cpu.py.
-        from tinyae.kernels.fused_cpu import adam_update
-
-        b1, b2 = self.betas
-        for values, grads, ms, vs in groups:
-            adam_update(values, grads, ms, vs, lr=self.lr, beta1=b1, beta2=b2, eps=self.eps, t=self.t,
-                        weight_decay=self.weight_decay)
-
-    def _fused_groups(self):
-        """[(values, grads, ms, vs) of the Params of one dtype, ...] when the fused loop can take them all:
-        writable C-contiguous NumPy arrays (``kernels.select_impl``), each Param's four of one dtype."""
-        if type(self)._update is not Adam._update:
-            return None  # a subclass changed the arithmetic: the fused loop would skip it
-        n = len(self.params)
-        values, grads = [p.value for p in self.params], [p.grad for p in self.params]
-        ms, vs = [self._buffer(i, "m") for i in range(n)], [self._buffer(i, "v") for i in range(n)]
-        arrays = values + grads + ms + vs
-        if kernels.select_impl(*arrays, caller="Adam.step") != "numba" or not all(a.flags.writeable for a in arrays):
-            return None
-        if any(g.dtype != w.dtype for w, g in zip(values, grads)):
-            return None
-        by_dtype = {}
-        for k, w in enumerate(values):
-            by_dtype.setdefault(w.dtype, []).append(k)
-        return [tuple([arrays_of[k] for k in ks] for arrays_of in (values, grads, ms, vs)) for ks in by_dtype.values()]
 
     def config(self) -> dict:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}

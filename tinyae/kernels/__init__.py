@@ -1,32 +1,56 @@
-"""The hot loops of the convolutional layers, and which twin runs them.
+"""Where the fast twins are chosen: the one dispatch point of tinyae, and the teaching switch.
 
-Four kernels, each in three twins with the same arguments and the same results:
+The code a student reads is the code that runs: every layer's ``forward``/``backward``, every loss and
+every optimizer update is written as its derivation reads (docs/layers/, docs/losses.md, docs/optim.md),
+and that is what runs on the reference path. Some of those lines have a FAST TWIN -- the same numbers,
+computed by a compiled loop (Numba), a CUDA kernel (CuPy) or another algorithm -- and this module, and
+only this module, decides which runs. Two kinds of hot spot:
+
+1. Kernels called by name, the same call on every path (the layer's line IS the derivation's line):
 
     im2col(x, KH, KW, stride, padding)                     x (N, C, H, W)   -> col (C*KH*KW, N*OH*OW)
     col2im(col, x_shape, KH, KW, stride, padding)          col              -> dx (x_shape), overlaps added
     maxpool_forward(x, KH, KW, stride, padding)            x                -> y (N, C, OH, OW), argmax (int32)
     maxpool_backward(dy, argmax, x_shape, KH, KW, stride, padding)         -> dx (x_shape)
 
-stride and padding are ints or pairs (along H, along W). The col layout is documented in reference.py:
-row (c*KH + i)*KW + j, column (n*OH + oh)*OW + ow, so a convolution is one product W_mat @ col.
-argmax is the winner's flat offset i*KW + j inside its window (ties: the first maximum in row-major
-window order wins).
+   stride and padding are ints or pairs (along H, along W). The col layout is documented in reference.py:
+   row (c*KH + i)*KW + j, column (n*OH + oh)*OW + ow, so a convolution is one product W_mat @ col.
+   argmax is the winner's flat offset i*KW + j inside its window (ties: the first maximum in row-major
+   window order wins).
 
-Which twin (all three are tested against each other):
+2. Methods marked ``@kernels.hot_spot("Class.method")``: the method body is the reference; a twin
+   registered for that name with ``@kernels.twin("Class.method", impl, accepts=...)`` takes the same
+   arguments (the layer, loss or optimizer first), leaves the object in the same state and returns the
+   same result. Today: ``ReLU.forward``, ``Upsample2D.forward``/``backward`` (nearest),
+   ``BCEWithLogits.forward``/``backward``, ``Adam.step`` (all Params in one loop) and
+   ``Conv2D.forward``/``backward`` (the flipped route, kernels/conv_routes.py).
 
-    reference -- reference.py, readable whole-array NumPy code; runs on any array module
-    numba     -- numba_cpu.py, compiled loops; C-contiguous NumPy float32/float64 arrays only
+Which twin runs (all are tested against the reference):
+
+    reference -- the readable code: reference.py for the kernels, the method bodies for the hot spots
+    numba     -- numba_cpu.py and fused_cpu.py: compiled loops for C-contiguous NumPy float32/float64
+                 arrays; conv_routes.py: the flipped convolution route (NumPy, any C-contiguous array)
     cupy      -- cupy_gpu.py, CUDA kernels for CuPy arrays
 
 By default the array decides: a CuPy array -> cupy; a C-contiguous float32/float64 NumPy array ->
-numba; anything else -> reference. ``impl="reference" | "numba" | "cupy"`` forces one for a call, and
-the environment variable ``TINYAE_KERNELS`` (read at every call) forces one for the whole run, e.g.
-``TINYAE_KERNELS=reference pytest`` to step through the teaching code. The argument wins over the
-variable. The Numba and CuPy modules are imported on first use only.
+numba; anything else -> reference. A method twin may also decline a call it does not cover (its
+``accepts``), and then the method body runs.
+
+The teaching switch forces the reference everywhere (im2col conv, textbook ReLU, upsampling, BCE, Adam):
+
+    TINYAE_KERNELS=reference python train.py           # for a whole run (read at every call)
+    with tinyae.kernels.use("reference"): ...          # for a block of code (wins over the variable)
+
+In that mode Numba is never imported, and a debugger's "step into" goes from ``layer.forward(x)``
+through ``dispatch`` below (one line) straight into the lines the docs derive. ``impl=`` on a kernel
+call wins over both. "numba" and "cupy" force a twin where its arrays allow (else a clear error).
+The Numba and CuPy modules are imported on first use only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import os
 
@@ -36,12 +60,16 @@ from tinyae import backend
 from tinyae.kernels.shapes import as_pair, conv_output_size, conv_transpose_output_size
 
 __all__ = ["im2col", "col2im", "maxpool_forward", "maxpool_backward", "select_impl", "IMPLS", "ENV_VAR",
-           "conv_output_size", "conv_transpose_output_size"]
+           "conv_output_size", "conv_transpose_output_size", "use", "hot_spot", "twin", "twin_for"]
 
 IMPLS = ("reference", "numba", "cupy")
 ENV_VAR = "TINYAE_KERNELS"
-_MODULES = {"reference": "tinyae.kernels.reference", "numba": "tinyae.kernels.numba_cpu",
-            "cupy": "tinyae.kernels.cupy_gpu"}
+_KERNEL_MODULES = {"reference": "tinyae.kernels.reference", "numba": "tinyae.kernels.numba_cpu",
+                   "cupy": "tinyae.kernels.cupy_gpu"}
+# The modules that register method twins (``@twin``), imported the first time a hot spot meets their arrays.
+_TWIN_MODULES = {"reference": (), "numba": ("tinyae.kernels.fused_cpu", "tinyae.kernels.conv_routes"),
+                 "cupy": ("tinyae.kernels.conv_routes", "tinyae.kernels.cupy_gpu")}
+_forced = None  # set by ``use()``: wins over the environment variable
 
 
 def _numba_ok(*arrays) -> bool:
@@ -56,7 +84,7 @@ def select_impl(*arrays, impl=None, caller=None) -> str:
     ``caller`` (a layer, or a name) is who asks: errors name it, so a user who forced a twin with
     TINYAE_KERNELS learns which layer got an array that twin cannot take.
     """
-    choice = impl if impl is not None else (os.environ.get(ENV_VAR, "").strip().lower() or None)
+    choice = impl if impl is not None else _switch()
     data = arrays[0]
     on_gpu = backend.is_cupy_array(data)
     if choice in (None, "auto"):
@@ -81,8 +109,101 @@ def select_impl(*arrays, impl=None, caller=None) -> str:
     return choice
 
 
-def _twin(name: str):
-    return importlib.import_module(_MODULES[name])
+def _switch():
+    """What the teaching switch says: ``use()``'s choice, else TINYAE_KERNELS, else None (the array decides)."""
+    if _forced is not None:
+        return _forced
+    return os.environ.get(ENV_VAR, "").strip().lower() or None
+
+
+@contextlib.contextmanager
+def use(impl: str):
+    """Force the twin of every kernel and hot spot inside a ``with`` block: "reference" (the teaching
+    switch: every derived line runs, Numba is not imported), "auto" (the array decides), "numba" or "cupy".
+
+        with tinyae.kernels.use("reference"):
+            model.loss_and_backward(x)     # step into it with a debugger: the derivation's lines
+    """
+    global _forced
+    choice = str(impl).strip().lower()
+    if choice not in IMPLS + ("auto",):
+        raise ValueError(f"tinyae.kernels.use: impl must be one of {IMPLS} or 'auto', got {impl!r}")
+    before, _forced = _forced, choice
+    try:
+        yield
+    finally:
+        _forced = before
+
+
+def _kernel_module(impl: str):
+    """The module holding the kernels of twin ``impl`` (reference.py, numba_cpu.py or cupy_gpu.py)."""
+    return importlib.import_module(_KERNEL_MODULES[impl])
+
+
+# --------------------------------------------------------------------------------------------------
+# Method hot spots: a method body is the reference, a registered twin may run instead
+# --------------------------------------------------------------------------------------------------
+
+_TWINS = {}  # (hot spot name, impl) -> (twin function, accepts predicate)
+_loaded = set()  # impls whose twin modules have been imported
+
+
+def twin(name: str, impl: str, accepts=None):
+    """Register the decorated function as the ``impl`` twin of hot spot ``name``.
+
+    The twin takes exactly the method's arguments (the object first) and must leave the object in the
+    state the method body would, and return the same result (tests compare them). ``accepts(*args,
+    **kwargs) -> bool`` says whether it covers this call (default: always); when it does not, the
+    method body runs. For the GPU, register an impl="cupy" twin in cupy_gpu.py with the same signature.
+    """
+    if impl not in ("numba", "cupy"):
+        raise ValueError(f"tinyae.kernels.twin: impl must be 'numba' or 'cupy', got {impl!r}")
+
+    def register(function):
+        _TWINS[(name, impl)] = (function, accepts)
+        return function
+
+    return register
+
+
+def twin_for(name: str, impl: str):
+    """The ``impl`` twin registered for hot spot ``name`` (importing its module), or None."""
+    if impl not in _loaded:
+        for module in _TWIN_MODULES.get(impl, ()):
+            importlib.import_module(module)
+        _loaded.add(impl)
+    entry = _TWINS.get((name, impl))
+    return None if entry is None else entry[0]
+
+
+def hot_spot(name: str, on=None):
+    """Mark a method whose body is the reference and which may have fast twins (see ``twin``).
+
+    on -- which array decides the twin: None (the method's first argument), the name of an attribute
+          of the object (e.g. "_z", what forward kept), or a function of the object.
+    """
+
+    def decorate(reference):
+        @functools.wraps(reference)
+        def dispatch(obj, *args, **kwargs):
+            choice = _switch()
+            if choice == "reference":  # the teaching switch: the method body, always
+                return reference(obj, *args, **kwargs)
+            data = args[0] if on is None else getattr(obj, on) if isinstance(on, str) else on(obj)
+            impl = select_impl(data, impl=choice, caller=obj) if data is not None else "reference"
+            if impl != "reference":
+                function = twin_for(name, impl)
+                if function is not None:
+                    accepts = _TWINS[(name, impl)][1]
+                    if accepts is None or accepts(obj, *args, **kwargs):
+                        return function(obj, *args, **kwargs)
+            return reference(obj, *args, **kwargs)
+
+        dispatch.reference = reference  # the method body itself, e.g. for tests: ReLU.forward.reference
+        dispatch.hot_spot = name
+        return dispatch
+
+    return decorate
 
 
 def _check_4d(a, name, where):
@@ -104,7 +225,7 @@ def im2col(x, KH, KW, stride=1, padding=0, *, impl=None):
     """Unfold x (N, C, H, W) into col (C*KH*KW, N*OH*OW); see reference.im2col."""
     _check_4d(x, "x", "im2col")
     (KH, KW), stride, padding, _ = _geometry(x.shape, KH, KW, stride, padding, "im2col")
-    return _twin(select_impl(x, impl=impl)).im2col(x, KH, KW, stride, padding)
+    return _kernel_module(select_impl(x, impl=impl)).im2col(x, KH, KW, stride, padding)
 
 
 def col2im(col, x_shape, KH, KW, stride=1, padding=0, *, impl=None):
@@ -118,7 +239,7 @@ def col2im(col, x_shape, KH, KW, stride=1, padding=0, *, impl=None):
     if tuple(col.shape) != expected:
         raise ValueError(f"col2im: col must have shape (C*KH*KW, N*OH*OW) = {expected} for x_shape {x_shape}, "
                          f"kernel {(KH, KW)}, stride {stride}, padding {padding}; got {tuple(col.shape)}")
-    return _twin(select_impl(col, impl=impl)).col2im(col, x_shape, KH, KW, stride, padding)
+    return _kernel_module(select_impl(col, impl=impl)).col2im(col, x_shape, KH, KW, stride, padding)
 
 
 def maxpool_forward(x, KH, KW, stride=None, padding=0, *, impl=None):
@@ -129,7 +250,7 @@ def maxpool_forward(x, KH, KW, stride=None, padding=0, *, impl=None):
     if padding[0] > KH // 2 or padding[1] > KW // 2:
         raise ValueError(f"maxpool_forward: padding {padding} must be at most half the kernel {(KH, KW)}, "
                          f"or a window could hold padding only")
-    return _twin(select_impl(x, impl=impl)).maxpool_forward(x, KH, KW, stride, padding)
+    return _kernel_module(select_impl(x, impl=impl)).maxpool_forward(x, KH, KW, stride, padding)
 
 
 def maxpool_backward(dy, argmax, x_shape, KH, KW, stride=None, padding=0, *, impl=None):
@@ -143,4 +264,5 @@ def maxpool_backward(dy, argmax, x_shape, KH, KW, stride=None, padding=0, *, imp
     if tuple(dy.shape) != expected or tuple(argmax.shape) != expected:
         raise ValueError(f"maxpool_backward: dy and argmax must have the pooled shape {expected}, "
                          f"got {tuple(dy.shape)} and {tuple(argmax.shape)}")
-    return _twin(select_impl(dy, argmax, impl=impl)).maxpool_backward(dy, argmax, x_shape, KH, KW, stride, padding)
+    twin_module = _kernel_module(select_impl(dy, argmax, impl=impl))
+    return twin_module.maxpool_backward(dy, argmax, x_shape, KH, KW, stride, padding)

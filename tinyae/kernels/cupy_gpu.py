@@ -28,6 +28,13 @@ Indices are computed in 64-bit (``long long``): col easily exceeds 2**31 entries
 
 from __future__ import annotations
 
+import sys
+
+from tinyae import backend, kernels
+from tinyae.functional import adam_step_scalars
+from tinyae.kernels import method_twins
+from tinyae.kernels.shapes import window_count
+
 _kernels = None
 
 
@@ -181,13 +188,10 @@ def _build_fused():
 
 def adam_update(ws, gs, ms, vs, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
     """Twin of kernels/fused_cpu.adam_update on CuPy arrays: one launch per Param, in place."""
-    import math
-
     import numpy as np
 
     kernel = _build_fused()["adam"]
-    sqrt_bias2 = math.sqrt(1 - beta2**t)  # the scalars of Adam._update (tinyae.optim.adam_step_scalars)
-    step_size, eps_hat = lr * sqrt_bias2 / (1 - beta1**t), eps * sqrt_bias2
+    step_size, eps_hat = adam_step_scalars(lr, beta1, beta2, eps, t)  # the scalars of Adam._update
     for w, g, m, v in zip(ws, gs, ms, vs):
         f = np.dtype(w.dtype).type  # the scalars in the arrays' dtype, as NumPy treats Python floats
         decay = f(1 - lr * weight_decay) if weight_decay else f(1)
@@ -209,14 +213,10 @@ def bce_with_logits_backward(z, t, e, denom):
     return _build_fused()["bce_backward"](z, t, e, np.dtype(z.dtype).type(denom))
 
 
-def _out_size(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 def _geometry(x_shape, KH, KW, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = x_shape
-    OH, OW = _out_size(H, KH, sh, ph), _out_size(W, KW, sw, pw)
+    OH, OW = window_count(H, KH, sh, ph), window_count(W, KW, sw, pw)
     return (N, C, H, W, KH, KW, sh, sw, ph, pw, OH, OW)
 
 
@@ -260,3 +260,20 @@ def maxpool_backward(dy, argmax, x_shape, KH, KW, stride, padding):
     g = _geometry(x_shape, KH, KW, stride, padding)
     _build()["maxpool_backward"](cupy.ascontiguousarray(dy), cupy.ascontiguousarray(argmax), *g, dx)
     return dx
+
+
+# --------------------------------------------------------------------------------------------------
+# The method twins on the GPU (see tinyae/kernels/__init__.py: hot_spot / twin)
+# --------------------------------------------------------------------------------------------------
+
+
+def _cupy_arrays_fit(arrays) -> bool:
+    return all(backend.is_cupy_array(a) for a in arrays)
+
+
+adam_step, _adam_accepts = method_twins.adam_step(sys.modules[__name__], _cupy_arrays_fit)
+kernels.twin("Adam.step", "cupy", accepts=_adam_accepts)(adam_step)
+bce_forward_twin, bce_backward_twin = method_twins.bce_with_logits(sys.modules[__name__])
+kernels.twin("BCEWithLogits.forward", "cupy",
+             accepts=lambda loss, pred, target: backend.is_cupy_array(target))(bce_forward_twin)
+kernels.twin("BCEWithLogits.backward", "cupy")(bce_backward_twin)

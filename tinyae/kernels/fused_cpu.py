@@ -14,10 +14,12 @@ and Numba's default OpenMP threads keep spinning after a parallel loop, on the c
 product needs (with that default the epoch took 0.99 s). What one core needs is a loop LLVM can
 vectorise (see ``error_model`` below).
 
-The readable versions stay where they belong and remain the reference: ``Adam._update`` in optim.py
-and ``BCEWithLogits`` in losses.py. They run on CuPy arrays and whenever ``TINYAE_KERNELS=reference``;
-these twins run for C-contiguous float32/float64 NumPy arrays (the same rule as the other Numba
-kernels, see ``tinyae.kernels.select_impl``), and tests/test_fused.py checks each against its reference.
+The readable versions stay where they belong and remain the reference: ``Adam._update`` in optim.py,
+``BCEWithLogits`` in losses.py, ``ReLU.forward`` and ``Upsample2D`` in layers/. Each is a
+``@kernels.hot_spot``; the ``@kernels.twin`` functions at the end of each section below are their
+twins, which the dispatcher (tinyae/kernels/__init__.py) runs for C-contiguous float32/float64 NumPy
+arrays; the method bodies run on CuPy arrays and whenever the teaching switch says "reference".
+tests/test_fused.py checks each twin against its reference.
 
 - ``adam_update`` performs exactly the reference's operations in the same order, in the array's dtype
   (the scalars are cast to it first, as NumPy does with Python floats): the result is bit-identical.
@@ -41,9 +43,14 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 
 import numpy as np
 from numba import njit
+
+from tinyae import kernels
+from tinyae.functional import adam_step_scalars
+from tinyae.kernels import method_twins
 
 
 def _flat(a):
@@ -82,11 +89,9 @@ def _adam_scalars(dtype, lr, beta1, beta2, eps, t, weight_decay):
     """The kernel's scalars at step t, each in the arrays' dtype (as NumPy does with Python floats).
 
     Cached: making seven NumPy scalars costs more (about 5 us) than the update of a bias vector itself,
-    and the step's groups (one per dtype) and an optimizer's other calls of the same step share them."""
-    from tinyae.optim import adam_step_scalars  # the reference's own scalars, so the results are bit-identical
-
+    and the step's groups (one per dtype) share them."""
     f = dtype.type
-    step_size, eps_hat = adam_step_scalars(lr, beta1, beta2, eps, t)
+    step_size, eps_hat = adam_step_scalars(lr, beta1, beta2, eps, t)  # the reference's own: bit-identical
     decay = f(1 - lr * weight_decay) if weight_decay else f(1)
     return f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(eps_hat), f(step_size), decay
 
@@ -94,14 +99,25 @@ def _adam_scalars(dtype, lr, beta1, beta2, eps, t, weight_decay):
 def adam_update(ws, gs, ms, vs, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
     """One Adam step (t counted from 1) on every Param: ws[k], ms[k], vs[k] updated in place from gs[k].
 
-    The twin of ``tinyae.optim.Adam._update`` run on each Param; all arrays writable, C-contiguous, of one
-    dtype (Numba types a read-only array differently, and a pack's arrays must share one type)."""
+    The arithmetic of ``tinyae.optim.Adam._update`` run on each Param; all arrays writable, C-contiguous,
+    of one dtype (Numba types a read-only array differently, and a pack's arrays must share one type)."""
     scalars = _adam_scalars(ws[0].dtype, lr, beta1, beta2, eps, t, weight_decay)
     empty = np.empty(0, dtype=ws[0].dtype)
     for start in range(0, len(ws), _PACK):
         padding = [empty] * (_PACK - len(ws[start:start + _PACK]))
         packs = [tuple([_flat(a) for a in arrays[start:start + _PACK]] + padding) for arrays in (ws, gs, ms, vs)]
         _adam_kernel(*packs, *scalars)
+
+
+def _numpy_arrays_fit(arrays) -> bool:
+    """What the Numba loops take: writable C-contiguous float32/float64 NumPy arrays."""
+    return all(isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.writeable and a.dtype in _FLOATS
+               for a in arrays)
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+adam_step, _adam_accepts = method_twins.adam_step(sys.modules[__name__], _numpy_arrays_fit)
+kernels.twin("Adam.step", "numba", accepts=_adam_accepts)(adam_step)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,7 +149,7 @@ def _bce_logits_forward_kernel(z, t, e, zero, one, terms):
 def _bce_logits_backward_kernel(z, t, e, one, denom, dz):
     for i in range(z.size):
         r = one / (one + e[i])  # sigmoid(|z|)
-        s = r if z[i] >= 0 else e[i] * r  # sigmoid(z), as tinyae.layers.activations.sigmoid computes it
+        s = r if z[i] >= 0 else e[i] * r  # sigmoid(z), as tinyae.functional.sigmoid computes it
         dz[i] = (s - t[i]) / denom
 
 
@@ -234,6 +250,16 @@ def bce_with_logits_backward(z, t, e, denom):
     return dz
 
 
+def _target_fits(loss, pred, target=None) -> bool:
+    target = loss._t if target is None else target
+    return isinstance(target, np.ndarray) and target.flags.c_contiguous and target.dtype == pred.dtype
+
+
+bce_forward_twin, bce_backward_twin = method_twins.bce_with_logits(sys.modules[__name__])
+kernels.twin("BCEWithLogits.forward", "numba", accepts=_target_fits)(bce_forward_twin)
+kernels.twin("BCEWithLogits.backward", "numba", accepts=lambda loss: _target_fits(loss, loss._z))(bce_backward_twin)
+
+
 # --------------------------------------------------------------------------------------------------
 # ReLU (see tinyae.layers.activations.ReLU)
 # --------------------------------------------------------------------------------------------------
@@ -259,6 +285,14 @@ def relu_forward(x):
     y, mask = np.empty_like(x), np.empty(x.shape, dtype=np.bool_)
     _relu_forward_kernel(_flat(x), x.dtype.type(0), _flat(y), _flat(mask))
     return y, mask
+
+
+@kernels.twin("ReLU.forward", "numba")
+def relu_forward_twin(layer, x, training=False):
+    """Twin of ``ReLU.forward``: the same check, output and mask, in one pass."""
+    layer.check_input(x)
+    y, layer._mask = relu_forward(x)
+    return y
 
 
 # --------------------------------------------------------------------------------------------------
@@ -317,3 +351,20 @@ def upsample_nearest_backward(dy, sh, sw):
     dx = np.empty((N, C, H, W), dtype=dy.dtype)
     _upsample_nearest_backward_kernel(dy, sh, sw, dx)
     return dx
+
+
+@kernels.twin("Upsample2D.forward", "numba", accepts=lambda layer, x, training=False: layer.mode == "nearest")
+def upsample2d_forward_twin(layer, x, training=False):
+    """Twin of ``Upsample2D.forward`` in mode "nearest": the same check and cache, the copies in one pass."""
+    layer.check_input(x, ndim=4)
+    layer._x_shape = tuple(x.shape)
+    return upsample_nearest(x, *layer.scale)
+
+
+@kernels.twin("Upsample2D.backward", "numba", accepts=lambda layer, dy: layer.mode == "nearest")
+def upsample2d_backward_twin(layer, dy):
+    """Twin of ``Upsample2D.backward`` in mode "nearest": the same checks, the block sums in one pass."""
+    N, C, H, W = layer._cached("_x_shape")
+    sh, sw = layer.scale
+    layer.check_grad(dy, (N, C, H * sh, W * sw))
+    return upsample_nearest_backward(dy, sh, sw)

@@ -32,9 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-def _out_size(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
+from tinyae.kernels.shapes import window_count
 
 
 @njit(cache=True)
@@ -96,7 +94,7 @@ def im2col(x, KH, KW, stride, padding):
     """Twin of reference.im2col: x (N, C, H, W) -> col (C*KH*KW, N*OH*OW)."""
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = x.shape
-    OH, OW = _out_size(H, KH, sh, ph), _out_size(W, KW, sw, pw)
+    OH, OW = window_count(H, KH, sh, ph), window_count(W, KW, sw, pw)
     col = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
     _im2col_kernel(x, KH, KW, sh, sw, ph, pw, OH, OW, col)
     return col
@@ -106,7 +104,7 @@ def col2im(col, x_shape, KH, KW, stride, padding):
     """Twin of reference.col2im: col (C*KH*KW, N*OH*OW) -> dx of shape x_shape, overlapping entries added."""
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = x_shape
-    OH, OW = _out_size(H, KH, sh, ph), _out_size(W, KW, sw, pw)
+    OH, OW = window_count(H, KH, sh, ph), window_count(W, KW, sw, pw)
     dx = np.empty((N, C, H, W), dtype=col.dtype)
     _col2im_kernel(col, KH, KW, sh, sw, ph, pw, OH, OW, dx)
     return dx
@@ -228,7 +226,7 @@ def maxpool_forward(x, KH, KW, stride, padding):
     """Twin of reference.maxpool_forward: (y, argmax) with argmax the flat in-window offset i*KW + j (int32)."""
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = x.shape
-    OH, OW = _out_size(H, KH, sh, ph), _out_size(W, KW, sw, pw)
+    OH, OW = window_count(H, KH, sh, ph), window_count(W, KW, sw, pw)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = np.empty((N, C, OH, OW), dtype=np.int32)
     if (KH, KW, ph, pw) == (2, 2, 0, 0):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyae import backend
+from tinyae.kernels.shapes import window_count, window_slices
 
 
 def _namespace(x):
@@ -74,15 +75,6 @@ def _crop(xpad, ph, pw, H, W):
     return x
 
 
-def _window(i, j, sh, sw, OH, OW):
-    """The (rows, cols) slices picking window entry (i, j) of every output pixel from the padded input."""
-    return slice(i, i + sh * (OH - 1) + 1, sh), slice(j, j + sw * (OW - 1) + 1, sw)
-
-
-def _out_size(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 # --------------------------------------------------------------------------------------------------
 # im2col / col2im
 # --------------------------------------------------------------------------------------------------
@@ -96,12 +88,12 @@ def im2col(x, KH, KW, stride, padding):
     xp = _namespace(x)
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = x.shape
-    OH, OW = _out_size(H, KH, sh, ph), _out_size(W, KW, sw, pw)
+    OH, OW = window_count(H, KH, sh, ph), window_count(W, KW, sw, pw)
     xpad = _pad(x, ph, pw, 0)  # (N, C, H+2ph, W+2pw), zeros around
     col = _full(x, (C, KH, KW, N, OH, OW), 0)
     for i in range(KH):
         for j in range(KW):
-            rows, cols = _window(i, j, sh, sw, OH, OW)
+            rows, cols = window_slices(i, j, (sh, sw), (OH, OW))
             # window entry (i, j) of every output pixel, channels first to match col's rows
             col[:, i, j, ...] = xp.permute_dims(xpad[:, :, rows, cols], (1, 0, 2, 3))  # (N,C,OH,OW) -> (C,N,OH,OW)
     return xp.reshape(col, (C * KH * KW, N * OH * OW))
@@ -119,12 +111,12 @@ def col2im(col, x_shape, KH, KW, stride, padding):
     xp = _namespace(col)
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = x_shape
-    OH, OW = _out_size(H, KH, sh, ph), _out_size(W, KW, sw, pw)
+    OH, OW = window_count(H, KH, sh, ph), window_count(W, KW, sw, pw)
     col6 = xp.reshape(col, (C, KH, KW, N, OH, OW))
     dxpad = _full(col, (N, C, H + 2 * ph, W + 2 * pw), 0)
     for i in range(KH):
         for j in range(KW):
-            rows, cols = _window(i, j, sh, sw, OH, OW)
+            rows, cols = window_slices(i, j, (sh, sw), (OH, OW))
             dxpad[:, :, rows, cols] += xp.permute_dims(col6[:, i, j, ...], (1, 0, 2, 3))  # (C,N,OH,OW) -> (N,C,OH,OW)
     return _crop(dxpad, ph, pw, H, W)  # what landed on the padding is not part of x
 
@@ -148,13 +140,13 @@ def maxpool_forward(x, KH, KW, stride, padding):
     xp = _namespace(x)
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = x.shape
-    OH, OW = _out_size(H, KH, sh, ph), _out_size(W, KW, sw, pw)
+    OH, OW = window_count(H, KH, sh, ph), window_count(W, KW, sw, pw)
     xpad = _pad(x, ph, pw, -float("inf"))
     y = _full(x, (N, C, OH, OW), -float("inf"))
     argmax = _full(x, (N, C, OH, OW), 0, dtype=xp.int32)
     for i in range(KH):
         for j in range(KW):
-            rows, cols = _window(i, j, sh, sw, OH, OW)
+            rows, cols = window_slices(i, j, (sh, sw), (OH, OW))
             v = xpad[:, :, rows, cols]  # (N, C, OH, OW): entry (i, j) of every window
             better = v > y  # strict: on a tie the earlier entry stays the winner
             y = xp.where(better, v, y)
@@ -177,6 +169,6 @@ def maxpool_backward(dy, argmax, x_shape, KH, KW, stride, padding):
     dxpad = _full(dy, (N, C, H + 2 * ph, W + 2 * pw), 0)
     for i in range(KH):
         for j in range(KW):
-            rows, cols = _window(i, j, sh, sw, OH, OW)
+            rows, cols = window_slices(i, j, (sh, sw), (OH, OW))
             dxpad[:, :, rows, cols] += xp.where(argmax == i * KW + j, dy, zeros)  # (N, C, OH, OW)
     return _crop(dxpad, ph, pw, H, W)

@@ -30,6 +30,24 @@ def as_pair(value, name: str, where: str, minimum: int = 1) -> tuple:
     return (int(pair[0]), int(pair[1]))
 
 
+def pair_text(pair) -> str:
+    """A pair for a layer's repr: "3" for (3, 3), "3x5" for (3, 5)."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def window_slices(i: int, j: int, stride, out_hw) -> tuple:
+    """The (rows, cols) slices picking window entry (i, j) of every one of the OH x OW windows from a
+    (padded) input: rows i, i + sh, ..., i + sh*(OH-1), and likewise for the columns (kernels/reference.py)."""
+    (sh, sw), (OH, OW) = stride, out_hw
+    return slice(i, i + sh * (OH - 1) + 1, sh), slice(j, j + sw * (OW - 1) + 1, sw)
+
+
+def window_count(size: int, kernel: int, stride: int, padding: int) -> int:
+    """floor((size + 2*padding - kernel) / stride) + 1, unchecked: for the kernels, whose arguments the
+    dispatcher (tinyae.kernels) has already checked with ``conv_output_size``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, strict: bool = False,
                      where: str = "conv_output_size", axis: str = "size") -> int:
     """Number of window positions along one axis: floor((size + 2*padding - kernel) / stride) + 1.
@@ -46,7 +64,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
             f"{where}: the kernel {axis} {kernel} is larger than the padded input {axis} "
             f"{padded} (= {size} + 2*{padding}); no window fits, the output would be empty"
         )
-    out = (padded - kernel) // stride + 1
+    out = window_count(size, kernel, stride, padding)
     left_over = (padded - kernel) % stride
     if strict and left_over:
         raise ValueError(

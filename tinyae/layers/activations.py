@@ -12,7 +12,8 @@ chain rule element by element, dx = dy * f'(x). Each keeps the cheapest thing f'
 
 The derivative at a kink (ReLU and LeakyReLU at exactly 0) is taken as the left one (0, resp. alpha).
 
-``sigmoid(x)`` is also a plain function here, the one stable sigmoid of the package (the losses use it).
+``sigmoid(x)`` and ``softplus(x)``, the stable plain functions these layers call, live in
+``tinyae.functional`` (the losses use them too) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,25 +22,11 @@ import math
 
 from tinyae import kernels
 from tinyae.backend import array_module, times_mask
+from tinyae.functional import sigmoid, softplus
 from tinyae.layers.base import Layer
 
-
-def sigmoid(x):
-    """Numerically stable logistic function 1 / (1 + exp(-x)), for any shape and float dtype.
-
-    ``exp(-x)`` overflows for x < -88 in float32. Both branches below only ever take exp(-|x|),
-    which lies in (0, 1]:  sigmoid(x) = 1 / (1 + e) for x >= 0, and e / (1 + e) for x < 0, e = exp(-|x|).
-    """
-    xp = array_module(x)
-    e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows (it may underflow to 0, which is the right limit)
-    r = 1 / (1 + e)  # sigmoid(|x|)
-    return xp.where(x >= 0, r, e * r)  # sigmoid(-|x|) = e / (1 + e) = 1 - sigmoid(|x|), without cancellation
-
-
-def softplus(x):
-    """Numerically stable log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
-    xp = array_module(x)
-    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+__all__ = ["ACTIVATIONS", "Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softplus", "Tanh",
+           "make_activation", "sigmoid", "softplus"]
 
 
 class Activation(Layer):
@@ -92,13 +79,9 @@ class ReLU(Activation):
     def __init__(self):
         self._mask = None
 
+    @kernels.hot_spot("ReLU.forward")  # the body is the reference; a twin of it may run (tinyae/kernels)
     def forward(self, x, training: bool = False):
         self.check_input(x)
-        if kernels.select_impl(x, caller=self) == "numba":  # CPU: the two lines below, one pass (kernels/fused_cpu.py)
-            from tinyae.kernels.fused_cpu import relu_forward
-
-            y, self._mask = relu_forward(x)
-            return y
         self._mask = x > 0  # a boolean array: a quarter of float32's memory
         return array_module(x).maximum(x, 0)
 

@@ -27,11 +27,8 @@ from tinyae import backend
 class Param:
     """A trainable array: ``value`` and its gradient ``grad`` (same shape, dtype and device), and a ``name``.
 
-    ``zero_grad()`` is lazy: it only marks the gradient as zero, and the zeros are written when ``grad``
-    is next read. A backward that accumulates a matrix product calls ``add_matmul(a, b)`` instead of
-    ``grad += a @ b``: on a freshly zeroed gradient, the product is then written straight into ``grad``
-    (0 + a @ b is a @ b), with no pass to fill zeros, no temporary and no pass to add it (about 0.4 ms
-    of a dense autoencoder's step, docs/performance.md, 13.).
+    A backward ADDS into ``grad`` (``W.grad += x.T @ dy``), so a Param used twice (tied weights) holds
+    the sum of both uses; ``zero_grad()`` sets it back to zeros before the next step.
     """
 
     def __init__(self, value, name: str):
@@ -42,27 +39,6 @@ class Param:
         self.name = name
 
     @property
-    def grad(self):
-        """dL/dvalue, summed over every use since the last ``zero_grad()``."""
-        if self._zero_pending:  # zero_grad() was called and nothing has written the gradient since
-            self._grad[...] = 0
-            self._zero_pending = False
-        return self._grad
-
-    @grad.setter
-    def grad(self, g):
-        self._grad = g
-        self._zero_pending = False
-
-    def add_matmul(self, a, b):
-        """``grad += a @ b``; right after ``zero_grad()`` (NumPy/CuPy), ``a @ b`` is written into ``grad`` directly."""
-        if self._zero_pending and (backend.is_numpy_array(self._grad) or backend.is_cupy_array(self._grad)):
-            backend.array_module(a).matmul(a, b, out=self._grad)  # the product lands in grad: 0 + a @ b
-            self._zero_pending = False
-        else:
-            self.grad += a @ b
-
-    @property
     def shape(self):
         return self.value.shape
 
@@ -71,8 +47,8 @@ class Param:
         return int(self.value.size)
 
     def zero_grad(self):
-        """grad <- 0 (written when grad is next read, or skipped by ``add_matmul``: see the class docstring)."""
-        self._zero_pending = True
+        """grad <- 0, in place (an optimizer may hold the array)."""
+        self.grad[...] = 0
 
     def astype(self, dtype):
         """Cast value and grad to ``dtype`` in place (the Param object, and so any tie, stays the same)."""
@@ -194,6 +170,29 @@ class Layer:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def unique_params(params, where: str) -> list:
+    """The Params of ``params`` (an iterable of Params, or a layer/model: all its Params) in order, each
+    once (by identity): a tied Param is listed where it first appears, so an optimizer updates it once,
+    with the sum of its uses' gradients. Anything else than a Param: a TypeError naming ``where``."""
+    if hasattr(params, "params") and callable(params.params):
+        params = params.params()
+    unique, seen = [], set()
+    for p in params:
+        if not isinstance(p, Param):
+            raise TypeError(f"{where}: expected Params (e.g. model.params()), got a {type(p).__name__}")
+        if id(p) not in seen:
+            seen.add(id(p))
+            unique.append(p)
+    return unique
+
+
+def check_positive_int(value, name: str, where: str) -> int:
+    """``value`` as an int >= 1 (a size: features, channels), or a ValueError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def init_rng(seed):

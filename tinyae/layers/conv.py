@@ -20,9 +20,10 @@ ordered (c, i, j) like W flattened to W_mat (F, C*KH*KW). The whole batch is the
 ``backward_params(dy)`` stops after db: a model's first layer, whose input is data, needs neither dcol
 nor the col2im (see Layer.backward_params).
 
-With stride 1 and no more output than input channels, Conv2D computes the same numbers by a "flipped
-route" that moves less memory (a convolution is a transposed convolution with the kernel turned by
-180 degrees; see the comment above Conv2D._flipped_route).
+These lines are the reference. With stride 1 and no more output than input channels, a twin of
+``forward``/``backward`` computes the same numbers by another route that moves less memory (a
+convolution is a transposed convolution with the kernel turned by 180 degrees): tinyae/kernels/conv_routes.py,
+derived in docs/layers/conv.md; ``with tinyae.kernels.use("reference")`` keeps the lines here.
 
 The transposed convolution is this picture read backwards: its forward IS the convolution's input
 gradient (col = W_mat.T @ x_mat, then col2im), and its backward uses im2col. It maps an input of
@@ -33,38 +34,10 @@ Derivations: docs/layers/conv.md.
 
 from __future__ import annotations
 
-import math
-
 from tinyae import backend, kernels
-from tinyae.kernels.shapes import as_pair, conv_output_hw, conv_transpose_output_hw
-from tinyae.layers.base import Layer, Param, host_array, init_rng
-from tinyae.layers.dense import INIT_SCHEMES
-
-
-def init_filters(shape, fan_in: float, fan_out: float, init: str, seed, dtype):
-    """Draw a filter bank of ``shape`` on the host, like ``dense.init_weights`` (same schemes, same rules).
-
-    he     : Normal(0, sqrt(2 / fan_in))
-    xavier : Uniform(-a, a), a = sqrt(6 / (fan_in + fan_out))
-    (dense.init_weights draws an (in, out) matrix only, hence this 4-D twin.)
-    """
-    rng = init_rng(seed)
-    if INIT_SCHEMES[init] == "he":
-        values = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
-    else:
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-        values = rng.uniform(-limit, limit, size=shape)
-    return host_array(values, dtype)
-
-
-def _check_channels(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _fmt(pair):
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+from tinyae.kernels.shapes import as_pair, conv_output_hw, conv_transpose_output_hw, pair_text
+from tinyae.layers.base import Layer, Param, check_positive_int, host_array
+from tinyae.layers.dense import INIT_SCHEMES, init_weights
 
 
 class _ConvBase(Layer):
@@ -77,7 +50,7 @@ class _ConvBase(Layer):
         dtype = backend.check_float_dtype(dtype, where)
         self.init = init
         self.use_bias = bool(bias)
-        self.W = Param(init_filters(w_shape, fan_in, fan_out, init, seed, dtype), "W")
+        self.W = Param(init_weights(w_shape, fan_in, fan_out, init, seed, dtype), "W")
         self.b = Param(host_array([0.0] * self.out_channels, dtype), "b") if self.use_bias else None
         self.clear_cache()
 
@@ -87,11 +60,11 @@ class _ConvBase(Layer):
             yield self.b
 
     def _geometry_repr(self):
-        text = f"{self.in_channels} -> {self.out_channels}, kernel={_fmt(self.kernel_size)}"
+        text = f"{self.in_channels} -> {self.out_channels}, kernel={pair_text(self.kernel_size)}"
         if self.stride != (1, 1):
-            text += f", stride={_fmt(self.stride)}"
+            text += f", stride={pair_text(self.stride)}"
         if self.padding != (0, 0):
-            text += f", padding={_fmt(self.padding)}"
+            text += f", padding={pair_text(self.padding)}"
         return text
 
     def config(self) -> dict:
@@ -117,12 +90,12 @@ class Conv2D(_ConvBase):
     Params: ``W`` (C_out, C_in, KH, KW), then ``b`` (C_out,). See the module docstring for the formulas.
     """
 
-    _cache_names = ("_col", "_x_mat", "_x_shape")  # col (or x_mat) is what dW needs; col2im needs the shape
+    _cache_names = ("_col", "_x_shape")  # col is what dW needs; col2im needs the shape
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *, bias: bool = True,
                  init: str = "he", seed=None, dtype=backend.DEFAULT_DTYPE):
-        self.in_channels = _check_channels(in_channels, "in_channels", "Conv2D")
-        self.out_channels = _check_channels(out_channels, "out_channels", "Conv2D")
+        self.in_channels = check_positive_int(in_channels, "in_channels", "Conv2D")
+        self.out_channels = check_positive_int(out_channels, "out_channels", "Conv2D")
         self.kernel_size = as_pair(kernel_size, "kernel_size", "Conv2D")
         self.stride = as_pair(stride, "stride", "Conv2D")
         self.padding = as_pair(padding, "padding", "Conv2D", minimum=0)
@@ -130,30 +103,28 @@ class Conv2D(_ConvBase):
         self._init_params((self.out_channels, self.in_channels, KH, KW), fan_in=self.in_channels * KH * KW,
                           fan_out=self.out_channels * KH * KW, bias=bias, init=init, seed=seed, dtype=dtype)
 
+    @kernels.hot_spot("Conv2D.forward")  # the body is the reference; another route may run (tinyae/kernels)
     def forward(self, x, training: bool = False):
         self.check_input(x, ndim=4, tail=(self.in_channels, None, None))
         N = x.shape[0]
         KH, KW = self.kernel_size
         OH, OW = conv_output_hw(x.shape, self.kernel_size, self.stride, self.padding, where=f"{self!r}.forward")
         F = self.out_channels
-        if self._flipped_route(x.shape):
-            return self._forward_flipped(x)  # same numbers, less memory when F <= C (see below)
         xp = backend.array_module(x)
         col = kernels.im2col(x, KH, KW, self.stride, self.padding)  # (C*KH*KW, N*OH*OW)
         y_mat = xp.reshape(self.W.value, (F, -1)) @ col  # (F, C*KH*KW) @ (C*KH*KW, N*OH*OW) -> (F, N*OH*OW)
         if self.b is not None:
             y_mat += self.b.value[:, None]  # (F, 1) broadcast over all output pixels; y_mat is fresh
-        self._col, self._x_mat, self._x_shape = col, None, tuple(x.shape)
+        self._col, self._x_shape = col, tuple(x.shape)
         # (F, N*OH*OW) -> (F, N, OH, OW) -> (N, F, OH, OW), copied so the next layer gets a contiguous array
         return backend.ascontiguousarray(xp.permute_dims(xp.reshape(y_mat, (F, N, OH, OW)), (1, 0, 2, 3)))
 
+    @kernels.hot_spot("Conv2D.backward")  # the backward of the route its forward took (tinyae/kernels)
     def backward(self, dy, need_dx: bool = True):
         x_shape = self._cached("_x_shape")
         N, F = x_shape[0], self.out_channels
         OH, OW = conv_output_hw(x_shape, self.kernel_size, self.stride, self.padding, where=repr(self))
         self.check_grad(dy, (N, F, OH, OW))
-        if self._x_mat is not None:  # forward took the flipped route
-            return self._backward_flipped(dy, need_dx)
         col = self._cached("_col")
         xp = backend.array_module(dy)
         dy_mat = xp.reshape(xp.permute_dims(dy, (1, 0, 2, 3)), (F, N * OH * OW))  # (N, F, OH, OW) -> (F, N*OH*OW)
@@ -162,77 +133,13 @@ class Conv2D(_ConvBase):
             self.b.grad += xp.sum(dy_mat, axis=1)  # (F,)
         if not need_dx:  # a first layer, whose input is data: no dcol product, no col2im (backward_params)
             return None
-        if F == 1:  # an outer product: same numbers as the product below, several times faster than BLAS's K=1 gemm
-            dcol = xp.reshape(self.W.value, (1, -1)).T * dy_mat  # (C*KH*KW, 1) * (1, N*OH*OW) -> (C*KH*KW, N*OH*OW)
-        else:
-            dcol = xp.reshape(self.W.value, (F, -1)).T @ dy_mat  # (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
+        dcol = xp.reshape(self.W.value, (F, -1)).T @ dy_mat  # (C*KH*KW, F) @ (F, N*OH*OW) -> (C*KH*KW, N*OH*OW)
         KH, KW = self.kernel_size
         return kernels.col2im(dcol, x_shape, KH, KW, self.stride, self.padding)  # (N, C, H, W)
 
     def backward_params(self, dy):
         """dW and db, and no dx (see Layer.backward_params)."""
         self.backward(dy, need_dx=False)
-
-    # -- the flipped route: stride 1, F <= C ---------------------------------------------------------
-    #
-    # With stride 1, input pixel x[n, c, h, w] meets W[f, c, i, j] in output pixel (h + ph - i, w + pw - j).
-    # Write Wflip[c, f, i, j] = W[f, c, KH-1-i, KW-1-j] (the kernel turned by 180 degrees, in and out
-    # channels swapped) and p' = (KH-1-ph, KW-1-pw). Then, index by index:
-    #
-    #   y  = Conv2D(x; W, padding p)  is  ConvTranspose2D(x; Wflip, padding p'):  col = Wflip_mat.T @ x_mat,
-    #        y = col2im(col)  -- the output pixel GATHERS the KH*KW entries of col that belong to it;
-    #   dx = Conv2D(dy; Wflip, padding p'):  dcol = im2col(dy), dx_mat = Wflip_mat @ dcol;
-    #   dW = the same dcol against x:  dWflip_mat = x_mat @ dcol.T, turned back into W's layout.
-    #
-    # Every col here has F*KH*KW rows where im2col(x) has C*KH*KW. When F <= C that is less memory to write
-    # and read back: for the 16 -> 1 output layer of the conv autoencoder, 16x less, and its forward went
-    # from 22.6 to 3.5 ms per batch of 128 images of 28x28 (docs/performance.md). Same sums in another
-    # order: equal to rounding (tests/test_perf_paths.py checks gradients and equality with the im2col route).
-
-    def _flipped_route(self, x_shape) -> bool:
-        KH, KW = self.kernel_size
-        ph, pw = self.padding
-        return (self.stride == (1, 1) and self.out_channels <= x_shape[1]
-                and ph <= KH - 1 and pw <= KW - 1)  # (a larger padding would make p' negative)
-
-    def _W_flip(self):
-        """Wflip_mat (C, F*KH*KW): W (F, C, KH, KW) turned by 180 degrees, in/out channels swapped."""
-        C, F = self.in_channels, self.out_channels
-        KH, KW = self.kernel_size
-        xp = backend.array_module(self.W.value)
-        return xp.reshape(xp.permute_dims(self.W.value[:, :, ::-1, ::-1], (1, 0, 2, 3)), (C, F * KH * KW))
-
-    def _forward_flipped(self, x):
-        xp = backend.array_module(x)
-        N, C, H, W = x.shape
-        F = self.out_channels
-        KH, KW = self.kernel_size
-        ph, pw = self.padding
-        x_mat = xp.reshape(backend.ascontiguousarray(xp.permute_dims(x, (1, 0, 2, 3))), (C, N * H * W))  # (C, N*H*W)
-        col = self._W_flip().T @ x_mat  # (F*KH*KW, C) @ (C, N*H*W) -> (F*KH*KW, N*H*W)
-        OH, OW = H + 2 * ph - KH + 1, W + 2 * pw - KW + 1
-        y = kernels.col2im(col, (N, F, OH, OW), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (N, F, OH, OW)
-        if self.b is not None:
-            y += self.b.value[None, :, None, None]  # y is fresh
-        self._col, self._x_mat, self._x_shape = None, x_mat, tuple(x.shape)  # dW needs x, as x_mat
-        return y
-
-    def _backward_flipped(self, dy, need_dx):
-        xp = backend.array_module(dy)
-        N, C, H, W = self._x_shape
-        F = self.out_channels
-        KH, KW = self.kernel_size
-        ph, pw = self.padding
-        dcol = kernels.im2col(backend.ascontiguousarray(dy), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (F*KH*KW, N*H*W)
-        dW_flip = self._x_mat @ dcol.T  # (C, N*H*W) @ (N*H*W, F*KH*KW) -> (C, F*KH*KW)
-        dW_flip = xp.reshape(dW_flip, (C, F, KH, KW))[:, :, ::-1, ::-1]  # turned back by 180 degrees
-        self.W.grad += xp.permute_dims(dW_flip, (1, 0, 2, 3))  # (C, F, KH, KW) -> (F, C, KH, KW)
-        if self.b is not None:
-            self.b.grad += xp.sum(dy, axis=(0, 2, 3))  # (F,)
-        if not need_dx:
-            return None
-        dx_mat = self._W_flip() @ dcol  # (C, F*KH*KW) @ (F*KH*KW, N*H*W) -> (C, N*H*W)
-        return backend.ascontiguousarray(xp.permute_dims(xp.reshape(dx_mat, (C, N, H, W)), (1, 0, 2, 3)))  # (N,C,H,W)
 
     def output_shape(self, input_shape: tuple) -> tuple:
         shape = tuple(input_shape)
@@ -273,13 +180,13 @@ class ConvTranspose2D(_ConvBase):
     unequal numbers of terms, which shows as a checkerboard; Upsample2D + Conv2D avoids it.
     """
 
-    _cache_names = ("_x_mat", "_x_shape")  # x as (C_in, N*H*W) is what dW needs
+    _cache_names = ("_x_as_matrix", "_x_shape")  # x as (C_in, N*H*W), x_mat, is what dW needs
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0, *,
                  bias: bool = True, init: str = "he", seed=None, dtype=backend.DEFAULT_DTYPE):
         where = "ConvTranspose2D"
-        self.in_channels = _check_channels(in_channels, "in_channels", where)
-        self.out_channels = _check_channels(out_channels, "out_channels", where)
+        self.in_channels = check_positive_int(in_channels, "in_channels", where)
+        self.out_channels = check_positive_int(out_channels, "out_channels", where)
         self.kernel_size = as_pair(kernel_size, "kernel_size", where)
         self.stride = as_pair(stride, "stride", where)
         self.padding = as_pair(padding, "padding", where, minimum=0)
@@ -309,11 +216,11 @@ class ConvTranspose2D(_ConvBase):
         y = kernels.col2im(col, (N, C_out, OH, OW), KH, KW, self.stride, self.padding)  # (N, C_out, OH, OW)
         if self.b is not None:
             y += self.b.value[:, None, None]  # (C_out, 1, 1) broadcast; y is fresh
-        self._x_mat, self._x_shape = x_mat, tuple(x.shape)
+        self._x_as_matrix, self._x_shape = x_mat, tuple(x.shape)
         return y
 
     def backward(self, dy):
-        x_mat = self._cached("_x_mat")
+        x_mat = self._cached("_x_as_matrix")
         N, C_in, H, W = self._x_shape
         OH, OW = self._out_hw(self._x_shape, repr(self))
         self.check_grad(dy, (N, self.out_channels, OH, OW))
@@ -339,5 +246,5 @@ class ConvTranspose2D(_ConvBase):
     def __repr__(self):
         text = self._geometry_repr()
         if self.output_padding != (0, 0):
-            text += f", output_padding={_fmt(self.output_padding)}"
+            text += f", output_padding={pair_text(self.output_padding)}"
         return f"ConvTranspose2D({text}{'' if self.use_bias else ', bias=False'})"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 
 from tinyae import backend
-from tinyae.layers.base import Layer, Param, host_array, init_rng
+from tinyae.layers.base import Layer, Param, check_positive_int, host_array, init_rng
 
 # The two initialisation schemes and the activations each one is meant to feed.
 #   he     : W ~ Normal(0, sqrt(2 / fan_in))                 keeps the variance through ReLU-like units,
@@ -48,25 +48,22 @@ INIT_SCHEMES = {
 }
 
 
-def _check_features(value, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
-    return int(value)
+def init_weights(shape, fan_in: float, fan_out: float, init: str, seed, dtype):
+    """Draw weights of ``shape`` on the host with NumPy's Generator (see INIT_SCHEMES):
 
+        he     : Normal(0, sqrt(2 / fan_in))
+        xavier : Uniform(-a, a), a = sqrt(6 / (fan_in + fan_out))
 
-def init_weights(fan_in: int, fan_out: int, init: str, seed, dtype):
-    """Draw an (fan_in, fan_out) weight matrix on the host with NumPy's Generator (see INIT_SCHEMES).
-
+    Dense draws an (in, out) matrix (fan_in = in, fan_out = out), Conv2D a filter bank (F, C, KH, KW).
     Drawn in float64 and then cast, so a float32 and a float64 layer with the same seed start from
     the same weights (up to rounding).
     """
-    scheme = INIT_SCHEMES[init]
     rng = init_rng(seed)
-    if scheme == "he":
-        values = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+    if INIT_SCHEMES[init] == "he":
+        values = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
     else:
         limit = math.sqrt(6.0 / (fan_in + fan_out))
-        values = rng.uniform(-limit, limit, size=(fan_in, fan_out))
+        values = rng.uniform(-limit, limit, size=shape)
     return host_array(values, dtype)
 
 
@@ -96,14 +93,15 @@ class Dense(Layer):
 
     def __init__(self, in_features: int, out_features: int, *, init: str = "xavier", bias: bool = True,
                  seed=None, dtype=backend.DEFAULT_DTYPE):
-        self.in_features = _check_features(in_features, "in_features", "Dense")
-        self.out_features = _check_features(out_features, "out_features", "Dense")
+        self.in_features = check_positive_int(in_features, "in_features", "Dense")
+        self.out_features = check_positive_int(out_features, "out_features", "Dense")
         if init not in INIT_SCHEMES:
             raise ValueError(f"Dense: init must be one of {sorted(INIT_SCHEMES)}, got {init!r}")
         dtype = backend.check_float_dtype(dtype, "Dense")
         self.init = init
         self.use_bias = bool(bias)
-        self.W = Param(init_weights(self.in_features, self.out_features, init, seed, dtype), "W")
+        W = init_weights((self.in_features, self.out_features), self.in_features, self.out_features, init, seed, dtype)
+        self.W = Param(W, "W")
         self.b = Param(host_array([0.0] * self.out_features, dtype), "b") if self.use_bias else None
         self._x = None
 
@@ -124,7 +122,7 @@ class Dense(Layer):
         x = self._cached("_x")
         self.check_grad(dy, (x.shape[0], self.out_features))
         xp = backend.array_module(dy)
-        self.W.add_matmul(x.T, dy)  # W.grad += x.T @ dy: (in, N) @ (N, out) -> (in, out)
+        self.W.grad += x.T @ dy  # (in, N) @ (N, out) -> (in, out)
         if self.b is not None:
             self.b.grad += xp.sum(dy, axis=0)  # (out,)
         if need_dx:  # False for a first layer, whose input is data (backward_params)
@@ -213,7 +211,7 @@ class TiedDense(Layer):
         self.check_grad(dy, (x.shape[0], self.out_features))
         xp = backend.array_module(dy)
         # d/dW of sum(dy * (x @ W.T)) is (x.T @ dy).T = dy.T @ x; added to what the encoder adds.
-        self.W.add_matmul(dy.T, x)  # W.grad += dy.T @ x: (in, N) @ (N, out) -> (in, out)
+        self.W.grad += dy.T @ x  # (in, N) @ (N, out) -> (in, out)
         if self.b is not None:
             self.b.grad += xp.sum(dy, axis=0)  # (in,)
         if need_dx:  # False for a first layer (backward_params)

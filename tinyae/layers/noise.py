@@ -6,8 +6,8 @@ mode (``training=False``, the default) both are the identity, so ``encode`` is d
 
 The noise is drawn as the corruption functions of ``tinyae.data`` draw it (the layer and
 ``data.gaussian_noise`` / ``data.masking_noise`` with the same Generator give the same x~; Dropout's
-mask is ``data.random_mask`` itself). What the layer adds is the backward pass, the exact derivative
-of the corruption it drew:
+mask is ``tinyae.functional.random_mask``, the one both use). What the layer adds is the backward
+pass, the exact derivative of the corruption it drew:
 
     GaussianNoise   y  = clip(x + std * eps, lo, hi)          eps ~ N(0, 1), drawn once per forward
                     dx = dy * [lo < x + std * eps < hi]       the clip's derivative: 1 inside, 0 where it bit
@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 
-from tinyae import backend, data
+from tinyae import backend
+from tinyae.functional import random_mask
 from tinyae.layers.base import Layer
 
 
@@ -100,9 +101,9 @@ class Dropout(Layer):
         y = s * m * x,   dx = s * m * dy
 
     m is a 0/1 mask with exactly k = round(p * D) zeros in each sample (D entries per sample), drawn
-    anew at every forward by ``tinyae.data``'s masking function, so ``Dropout(p, rescale=False)`` is
-    exactly the masking noise of denoising autoencoders (Vincent et al., 2008): the network must fill
-    in the missing values.
+    anew at every forward by ``tinyae.functional.random_mask`` (as ``tinyae.data``'s masking noise),
+    so ``Dropout(p, rescale=False)`` is exactly the masking noise of denoising autoencoders (Vincent
+    et al., 2008): the network must fill in the missing values.
 
     p       -- fraction to drop, in [0, 1).
     rescale -- True (inverted dropout, as in a hidden layer): multiply the kept entries by
@@ -132,7 +133,7 @@ class Dropout(Layer):
         self._shape, self._mask = tuple(x.shape), None
         if not training:
             return x
-        drop = data.random_mask(x.shape, self.p, self.rng)  # host bool array, exactly k True per sample
+        drop = random_mask(x.shape, self.p, self.rng)  # host bool array, exactly k True per sample
         n_drop = int(drop.sum())  # N * k
         if self.rescale and n_drop == drop.size:
             raise ValueError(f"{self!r}.forward: p={self.p:g} drops all {drop.size // x.shape[0]} entries of "

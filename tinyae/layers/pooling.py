@@ -16,18 +16,8 @@ sum over them; the kernels' offset loop handles that (tinyae.kernels).
 from __future__ import annotations
 
 from tinyae import backend, kernels
-from tinyae.kernels.shapes import as_pair, conv_output_hw
+from tinyae.kernels.shapes import as_pair, conv_output_hw, pair_text, window_slices
 from tinyae.layers.base import Layer
-
-
-def _fmt(pair):
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
-
-
-def _window(i, j, stride, out_hw):
-    """Slices picking entry (i, j) of every window from the input (see kernels/reference.py)."""
-    (sh, sw), (OH, OW) = stride, out_hw
-    return slice(i, i + sh * (OH - 1) + 1, sh), slice(j, j + sw * (OW - 1) + 1, sw)
 
 
 class _Pool2D(Layer):
@@ -57,11 +47,11 @@ class _Pool2D(Layer):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding)}
 
     def __repr__(self):
-        text = f"kernel={_fmt(self.kernel_size)}"
+        text = f"kernel={pair_text(self.kernel_size)}"
         if self.stride != self.kernel_size:
-            text += f", stride={_fmt(self.stride)}"
+            text += f", stride={pair_text(self.stride)}"
         if self.padding != (0, 0):
-            text += f", padding={_fmt(self.padding)}"
+            text += f", padding={pair_text(self.padding)}"
         return f"{type(self).__name__}({text})"
 
 
@@ -124,7 +114,7 @@ class AvgPool2D(_Pool2D):
         y = backend.zeros((N, C, OH, OW), like=x)
         for i in range(KH):
             for j in range(KW):
-                rows, cols = _window(i, j, self.stride, (OH, OW))
+                rows, cols = window_slices(i, j, self.stride, (OH, OW))
                 y += x[:, :, rows, cols]  # (N, C, OH, OW): entry (i, j) of every window
         y /= KH * KW  # a Python int keeps y's dtype
         self._x_shape = tuple(x.shape)
@@ -139,7 +129,7 @@ class AvgPool2D(_Pool2D):
         dx = backend.zeros(x_shape, like=dy)
         for i in range(KH):
             for j in range(KW):
-                rows, cols = _window(i, j, self.stride, (OH, OW))
+                rows, cols = window_slices(i, j, self.stride, (OH, OW))
                 dx[:, :, rows, cols] += share  # overlapping windows add up
         return dx
 
@@ -204,6 +194,7 @@ class Upsample2D(Layer):
             self._matrices[key] = A  # (n_out, n_in): w0 in column i0, w1 in column i1 (1 where they coincide)
         return self._matrices[key]
 
+    @kernels.hot_spot("Upsample2D.forward")  # the body is the reference; a twin of it may run (tinyae/kernels)
     def forward(self, x, training: bool = False):
         self.check_input(x, ndim=4)
         xp = backend.array_module(x)
@@ -211,10 +202,6 @@ class Upsample2D(Layer):
         sh, sw = self.scale
         self._x_shape = tuple(x.shape)
         if self.mode == "nearest":
-            if kernels.select_impl(x, caller=self) == "numba":  # CPU: the loop below in one pass (kernels/fused_cpu.py)
-                from tinyae.kernels.fused_cpu import upsample_nearest
-
-                return upsample_nearest(x, sh, sw)
             # The offset loop: block entry (i, j) of every block is the strided slice y[:, :, i::sh, j::sw],
             # so sh*sw whole-array copies fill y (2x faster than reshaping a broadcast view).
             y = backend.empty((N, C, H * sh, W * sw), like=x)
@@ -227,15 +214,12 @@ class Upsample2D(Layer):
         y = A_H @ xp.reshape(t, (N * C, H, W * sw))  # (H*sh, H) @ (N*C, H, W*sw) -> (N*C, H*sh, W*sw): along H
         return xp.reshape(y, (N, C, H * sh, W * sw))
 
+    @kernels.hot_spot("Upsample2D.backward")  # the body is the reference; a twin of it may run (tinyae/kernels)
     def backward(self, dy):
         N, C, H, W = self._cached("_x_shape")
         sh, sw = self.scale
         self.check_grad(dy, (N, C, H * sh, W * sw))
         if self.mode == "nearest":
-            if kernels.select_impl(dy, caller=self) == "numba":  # CPU: the same sums in the same order, one pass
-                from tinyae.kernels.fused_cpu import upsample_nearest_backward
-
-                return upsample_nearest_backward(dy, sh, sw)
             # Block sums, by the same offset loop: sh*sw strided additions (NumPy's sum over the two inner
             # axes of dy.reshape(N, C, H, sh, W, sw) gives the same sums but was 7x slower on 28x28 maps).
             dx = backend.copy(dy[:, :, 0::sh, 0::sw])  # (N, C, H, W): entry (0, 0) of every block
@@ -260,4 +244,4 @@ class Upsample2D(Layer):
         return {"scale": list(self.scale), "mode": self.mode}
 
     def __repr__(self):
-        return f"Upsample2D(scale={_fmt(self.scale)}, mode={self.mode!r})"
+        return f"Upsample2D(scale={pair_text(self.scale)}, mode={self.mode!r})"
