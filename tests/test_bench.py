@@ -19,7 +19,7 @@ def test_bench_prints_time_flops_products_and_split_for_every_network(capsys):
     for net in bench.NETWORKS:
         assert f"== {net}:" in out
     assert out.count("s/epoch") >= 3 and out.count("GFLOP/s peak") == 3
-    assert "epoch / products alone" in out and "issue 2" in out  # the dense AE's 1.3x check
+    assert "epoch / products alone" in out and "within about 1.3x" in out  # the dense AE's 1.3x check
     assert "encoder.0 Dense(784 -> 256)" in out and "loss BCEWithLogits" in out and "optimizer step" in out
     assert "loss GaussianKL" in out  # the VAE's second loss term
     assert "im2col" in out and "col2im" in out and "matrix products (replayed)" in out  # the conv split

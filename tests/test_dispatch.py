@@ -289,3 +289,39 @@ def test_adam_bias_correction_against_the_slip():
         m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
         slip.append((m / (1 - b1)) / np.sqrt(v / (1 - b2)))  # in units of lr
     np.testing.assert_allclose(slip, [1.0, 1.34, 1.57, 1.72, 1.83], atol=5e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", sorted(TWIN_CASES))
+def test_each_twin_on_cupy_arrays_gives_what_the_method_body_gives_on_them(cupy, name):
+    """The same cases on CuPy arrays: the twin the dispatcher picks there (a "cupy" twin, or the body)
+    against the method body under the teaching switch, both on the GPU."""
+    build, rtol, _ = TWIN_CASES[name]
+    results = {}
+    for impl in ("reference", "auto"):
+        obj, run = build(np.random.default_rng(0), np.float32)
+        _to_gpu(cupy, obj)
+        with kernels.use(impl):
+            results[impl] = [cupy.asnumpy(cupy.asarray(a)) for a in _on_gpu_args(cupy, run)]
+    for want, got in zip(results["reference"], results["auto"]):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        tol = max(rtol, 1e-6)  # CUDA's exp/log1p and FMA contraction: a few ulps
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, float(np.abs(want).max())))
+
+
+def _to_gpu(cupy, obj):
+    if hasattr(obj, "to"):
+        obj.to("gpu")
+    for p in getattr(obj, "params", lambda: [])() if callable(getattr(obj, "params", None)) else obj.params:
+        p.to("gpu")
+
+
+def _on_gpu_args(cupy, run):
+    """Run ``run`` with NumPy arrays it closes over moved to the GPU (its cells), then its results."""
+    for cell in run.__closure__ or ():
+        value = cell.cell_contents
+        if isinstance(value, np.ndarray):
+            cell.cell_contents = cupy.asarray(value)
+        elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            cell.cell_contents = [cupy.asarray(v) for v in value]
+    return run()
