@@ -6,13 +6,20 @@ An autoencoder trained only on "normal" data reconstructs it well and anything u
 its reconstruction error is an anomaly score. Here the normal data are the training digits of nine
 classes; the held-out class never appears in training. On the test set, the score should rank the
 held-out digits above the others: the ROC AUC measures how well (0.5 chance, 1.0 perfect).
-The autoencoder (64-64-8-64-64, ReLU, MSE) is compared with PCA with the same code size (8), whose
-reconstruction error is the classic linear baseline. Every class is held out in turn (one model each).
+The autoencoder (64-64-8-64-64, ReLU, MSE) is a scikit-learn transformer,
+AutoencoderTransformer("stacked", hidden=(64, 8)), compared with PCA(n_components=8), whose
+reconstruction error is the classic linear baseline. Both are scored the same way, by
+inverse_transform(transform(X)) (for the autoencoder that is -score_samples(X)). Every class is held
+out in turn (one model each). For the first held-out digit, GridSearchCV then picks the code size of
+each by cross-validated reconstruction error of the normal training digits (no anomaly is needed to
+choose it), and the test AUC at the chosen size is printed next to the AUC at size 8.
 
 What to look for
 - The table: AUC per held-out digit, autoencoder vs PCA. Some digits are easy to flag (they look like
   no other), some hard (a held-out 9 resembles the 4s, 7s and 3s the model did learn). Whether the
   nonlinear model beats the linear baseline is printed per class, not assumed.
+- The grid search: the code that reconstructs normal digits best is the largest, but a larger code
+  also reconstructs the anomalies better; whether the AUC rises or falls with it is printed.
 - scores_DIGIT.png: the score histograms of normal and held-out test digits and the ROC curves, for
   the first held-out digit and for the one the autoencoder flags worst (lowest AUC).
 - worst_DIGIT.png: the normal test digits the model reconstructs worst next to the held-out ones it
@@ -20,6 +27,8 @@ What to look for
 """
 
 from __future__ import annotations
+
+import time
 
 import _common
 
@@ -31,9 +40,48 @@ def holdout_arg(parser):
                         help="hold out only this digit (default: each digit in turn; --quick: digit 0)")
 
 
-def scores(R, X):
-    """Reconstruction error per image: mean squared error over its pixels."""
-    return ((R.reshape(len(R), -1) - X.reshape(len(X), -1)) ** 2).mean(axis=1)
+def scores(est, X):
+    """Reconstruction error per image, mean squared error over its pixels, for any fitted transformer with
+    ``inverse_transform`` (PCA or AutoencoderTransformer alike)."""
+    return ((est.inverse_transform(est.transform(X)) - X) ** 2).mean(axis=1)
+
+
+def neg_reconstruction_error(est, X, y=None):
+    """A GridSearchCV scorer: minus the mean reconstruction error (higher is better; y is not used)."""
+    return -float(scores(est, X).mean())
+
+
+def autoencoder(args, hidden=(64, CODE)):
+    from tinyae.sklearn import AutoencoderTransformer
+
+    return AutoencoderTransformer("stacked", hidden=hidden, model_params={"output": "sigmoid"},
+                                  epochs=_common.epochs(args, 60), batch_size=32, lr=3e-3, random_state=args.seed)
+
+
+def grid_sizes(args):
+    """The code sizes the grid search tries, and its number of folds."""
+    return ((2, 4), 2) if args.quick else ((2, 4, 8, 16), 3)
+
+
+def grid_search(args, X, Xt, out, auc_at_code):
+    """Choose each model's code size by GridSearchCV on normal digits alone; return the table rows."""
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GridSearchCV
+
+    sizes, folds = grid_sizes(args)
+    candidates = {"autoencoder": (autoencoder(args), "hidden", [(64, k) for k in sizes]),
+                  "PCA": (PCA(random_state=0), "n_components", list(sizes))}
+    rows = []
+    for name, (est, param, values) in candidates.items():
+        start = time.perf_counter()
+        search = GridSearchCV(est, {param: values}, scoring=neg_reconstruction_error, cv=folds).fit(X)
+        seconds = time.perf_counter() - start
+        chosen = search.best_params_[param]
+        auc = float(roc_auc_score(out, scores(search.best_estimator_, Xt)))
+        rows.append([name, chosen[-1] if isinstance(chosen, tuple) else chosen, -float(search.best_score_), auc,
+                     auc_at_code[name], seconds])
+    return rows
 
 
 def main(argv=None) -> int:
@@ -42,32 +90,32 @@ def main(argv=None) -> int:
     from sklearn.decomposition import PCA
     from sklearn.metrics import roc_auc_score
 
-    from tinyae import viz, zoo
-    from tinyae.tour import blas_single_thread, train
-    from tinyae.train import predict
+    from tinyae import viz
+    from tinyae.tour import blas_single_thread
 
     with blas_single_thread():
         report = _common.Report(args)
         ds = _common.load_data(args)
-        D, Xt, yt = ds.n_features, ds.X_test, ds.y_test
+        Xt, yt = ds.X_test, ds.y_test
         if args.holdout is not None:
             digits = [args.holdout]
         else:
             digits = [0] if args.quick else sorted(set(ds.y_train.tolist()))
         rows, kept = [], {}
         for c in digits:
-            keep = ds.y_train != c
-            X, Xv = ds.X_train[keep], ds.X_val[ds.y_val != c]
-            model = zoo.stacked_ae(D, (64, CODE), output="sigmoid", seed=args.seed)
-            train(f"AE without digit {c}", model, X, epochs=_common.epochs(args, 60), batch_size=32, lr=3e-3,
-                  X_val=Xv, seed=args.seed)
+            X = ds.X_train[ds.y_train != c]
+            start = time.perf_counter()
+            ae = autoencoder(args).fit(X)
+            print(f"  AE without digit {c}: {len(ae.history_)} epochs in {time.perf_counter() - start:.1f}s, "
+                  f"loss {ae.history_.loss[-1]:.4g}", flush=True)
             pca = PCA(n_components=CODE, random_state=0).fit(X)
-            s_ae = scores(predict(model, Xt), Xt)
-            s_pca = scores(pca.inverse_transform(pca.transform(Xt)), Xt)
+            s_ae, s_pca = scores(ae, Xt), scores(pca, Xt)
             out = yt == c  # the held-out class: the anomalies
             auc_ae, auc_pca = (float(roc_auc_score(out, s)) for s in (s_ae, s_pca))
             rows.append([ds.classes[c], int(out.sum()), auc_ae, auc_pca, "AE" if auc_ae > auc_pca else "PCA"])
-            kept[c] = (s_ae, s_pca, predict(model, Xt))
+            kept[c] = (s_ae, s_pca, ae.inverse_transform(ae.transform(Xt)))
+            if c == digits[0]:
+                grid = grid_search(args, X, Xt, out, {"autoencoder": auc_ae, "PCA": auc_pca})
         figure_digits = [digits[0]]
         hardest = digits[min(range(len(rows)), key=lambda i: rows[i][2])]
         if hardest not in figure_digits:
@@ -95,6 +143,11 @@ def main(argv=None) -> int:
             rows.append(["mean", "-", mean_ae, mean_pca, "AE" if mean_ae > mean_pca else "PCA"])
         report.table("auc", ["held-out digit", "test images of it", "ROC AUC autoencoder", f"ROC AUC PCA ({CODE})",
                              "better"], rows, title="Detecting a digit never seen in training (test set)")
+        sizes, folds = grid_sizes(args)
+        report.table("grid_search", ["model", "code size chosen", "CV reconstruction MSE", "test AUC at it",
+                                     f"test AUC at {CODE}", "seconds"], grid,
+                     title=f"GridSearchCV over the code size {list(sizes)} ({folds} folds, normal training digits "
+                           f"only), held-out digit {ds.classes[digits[0]]}")
         return report.finish()
 
 
