@@ -71,7 +71,8 @@ def all_docs_text() -> str:
 
 
 def test_docs_exist():
-    for name in ("index.md", "gradcheck.md", "backends.md", "tutorial.md", "losses.md", "optim.md", "vae.md"):
+    for name in ("index.md", "gradcheck.md", "backends.md", "tutorial.md", "losses.md", "optim.md", "vae.md",
+                 "sklearn.md"):
         assert (DOCS / name).is_file(), f"docs/{name} is missing"
     assert (DOCS / "layers").is_dir()
 

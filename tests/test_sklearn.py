@@ -13,6 +13,7 @@ All models here are tiny and train for 2 or 3 epochs: the numbers are not the po
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import numpy as np
@@ -26,7 +27,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tinyae import io, zoo
 from tinyae.optim import Adam
-from tinyae.sklearn import AutoencoderTransformer
+from tinyae.sklearn import CONV_MODELS, AutoencoderTransformer
 from tinyae.train import encode, fit, predict
 
 A = AutoencoderTransformer
@@ -133,7 +134,7 @@ def test_vae_transform_is_the_mean_code(digits):
     ("ae", 5, 5, {}), ("sparse-l1", 5, 5, {}), ("sparse-kl", 5, 5, {}), ("denoising", 5, 5, {}), ("tied", 5, 5, {}),
     ("stacked", 5, 5, {}), ("stacked", (32, 16, 5), 5, {}), ("vae", 5, 5, {}),
     ("conv", 3, 3 * 2 * 2, {"image_shape": (1, 8, 8)}), ("conv", (4, 6), 6 * 2 * 2, {"image_shape": (1, 8, 8)}),
-    ("conv-vae", 5, 5, {"image_shape": (1, 8, 8)}), ("ae", None, 16, {}),
+    ("conv-vae", 5, 5, {"image_shape": (1, 8, 8)}), ("hashing", 5, 5, {}), ("ae", None, 16, {}),
 ])
 def test_hidden_is_the_code_size_of_every_zoo_model(digits, model, hidden, code, extra):
     X, _ = digits
@@ -144,6 +145,16 @@ def test_hidden_is_the_code_size_of_every_zoo_model(digits, model, hidden, code,
     if model == "stacked":
         widths = [layer.out_features for layer in est.model_.encoder.layers[::2]]
         assert widths == ([64, 5] if hidden == 5 else list(hidden))  # an int k: sizes (n_features, k)
+
+
+@pytest.mark.parametrize("name", list(zoo.MODELS))
+def test_every_zoo_model_works_by_name(digits, name):
+    X, _ = digits
+    extra = {"image_shape": (1, 8, 8)} if name in CONV_MODELS else {}
+    est = A(name, epochs=1, random_state=0, **extra).fit(X[:40])
+    Z = est.transform(X[:10])
+    assert Z.shape == (10, math.prod(est.code_shape_)) and np.isfinite(Z).all()
+    assert est.inverse_transform(Z).shape == (10, 64)
 
 
 def test_conv_models_see_each_row_as_an_image(digits):
@@ -214,8 +225,8 @@ def test_save_and_load_through_the_checkpoint_format(digits, tmp_path, params):
     assert np.array_equal(back.transform(X), est.transform(X))
     assert np.array_equal(back.score_samples(X), est.score_samples(X))
     bare = io.load(path)  # the same file is an ordinary tinyae checkpoint
-    assert np.array_equal(predict(bare, est._to_model(X, bare, est._model_dtype())),
-                          predict(est.model_, est._to_model(X, est.model_, est._model_dtype())))
+    X_model = X.astype(np.dtype(est.dtype)).reshape(len(X), *bare.input_shape)
+    assert np.array_equal(predict(bare, X_model).reshape(len(X), 64), est.inverse_transform(est.transform(X)))
 
 
 def test_load_refuses_a_checkpoint_not_written_by_the_estimator(digits, tmp_path):

@@ -35,10 +35,11 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tinyae import io, train, zoo
+from tinyae.optim import Adam
 
 __all__ = ["AutoencoderTransformer"]
 
@@ -53,6 +54,7 @@ HIDDEN_ARGUMENT = {
     "vae": "latent_dim",
     "conv-vae": "latent_dim",
     "conv": "channels",  # an int c: channels (16, c), the code is c x H/4 x W/4; a pair: the channels
+    "hashing": "n_bits",
 }
 CONV_MODELS = ("conv", "conv-vae")
 # Builder arguments the estimator sets itself (from its own parameters); model_params must not repeat them.
@@ -82,9 +84,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         "denoising", "vae", "conv", "conv-vae", "tied", ...
     hidden : int, tuple of int or None, default None
         The code size: n_hidden of "ae", "sparse-l1", "sparse-kl", "denoising", "tied"; latent_dim of "vae"
-        and "conv-vae"; for "stacked" an int k means sizes (n_features, k) and a tuple is the sizes (the
-        last is the code); for "conv" an int c means channels (16, c) (a code of c x H/4 x W/4 numbers)
-        and a pair is the channels. None: the builder's default (see ``tinyae.zoo``).
+        and "conv-vae"; n_bits of "hashing"; for "stacked" an int k means sizes (n_features, k) and a tuple
+        is the sizes (the last is the code); for "conv" an int c means channels (16, c) (a code of
+        c x H/4 x W/4 numbers) and a pair is the channels. None: the builder's default (see ``tinyae.zoo``).
     epochs : int, default 20
     batch_size : int, default 32
     lr : float, default 1e-3
@@ -234,8 +236,6 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         weight_seed, shuffle_seed = self._seeds()
         model = zoo.build(key, input_shape, seed=weight_seed, dtype=dtype, **kw)
         X = self._to_model(X, model, dtype)
-        from tinyae.optim import Adam
-
         self.history_ = train.fit(model, X, epochs=int(self.epochs), batch_size=int(self.batch_size),
                                   optimizer=Adam(model.params(), lr=float(self.lr)), seed=shuffle_seed,
                                   verbose=int(self.verbose))
@@ -284,8 +284,6 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return out.reshape(len(out), -1)
 
     def _check_codes(self, Z):
-        from sklearn.utils import check_array
-
         Z = check_array(Z, dtype=[np.float64, np.float32], input_name="codes")
         width = math.prod(self.code_shape_)
         if Z.shape[1] != width:
