@@ -134,7 +134,8 @@ def test_vae_transform_is_the_mean_code(digits):
     ("ae", 5, 5, {}), ("sparse-l1", 5, 5, {}), ("sparse-kl", 5, 5, {}), ("denoising", 5, 5, {}), ("tied", 5, 5, {}),
     ("stacked", 5, 5, {}), ("stacked", (32, 16, 5), 5, {}), ("vae", 5, 5, {}),
     ("conv", 3, 3 * 2 * 2, {"image_shape": (1, 8, 8)}), ("conv", (4, 6), 6 * 2 * 2, {"image_shape": (1, 8, 8)}),
-    ("conv-vae", 5, 5, {"image_shape": (1, 8, 8)}), ("hashing", 5, 5, {}), ("ae", None, 16, {}),
+    ("conv-vae", 5, 5, {"image_shape": (1, 8, 8)}), ("conv-sparse", 3, 3 * 2 * 2, {"image_shape": (1, 8, 8)}),
+    ("hashing", 5, 5, {}), ("dbn", 5, 5, {}), ("dbn", (32, 5), 5, {}), ("ae", None, 16, {}),
 ])
 def test_hidden_is_the_code_size_of_every_zoo_model(digits, model, hidden, code, extra):
     X, _ = digits
@@ -142,9 +143,20 @@ def test_hidden_is_the_code_size_of_every_zoo_model(digits, model, hidden, code,
     assert est.transform(X[:10]).shape == (10, code)
     assert len(est.get_feature_names_out()) == code
     assert est.inverse_transform(est.transform(X[:10])).shape == (10, 64)
-    if model == "stacked":
+    if model in ("stacked", "dbn"):
         widths = [layer.out_features for layer in est.model_.encoder.layers[::2]]
         assert widths == ([64, 5] if hidden == 5 else list(hidden))  # an int k: sizes (n_features, k)
+
+
+@pytest.mark.parametrize("name", list(zoo.MODELS))
+def test_conv_models_are_the_zoo_models_that_take_images(name):
+    try:
+        zoo.build(name, (64,))
+        takes_rows = True
+    except ValueError as err:
+        assert "image shape" in str(err), err
+        takes_rows = False
+    assert (name in CONV_MODELS) == (not takes_rows), f"update tinyae.sklearn.CONV_MODELS for {name!r}"
 
 
 @pytest.mark.parametrize("name", list(zoo.MODELS))

@@ -51,12 +51,18 @@ HIDDEN_ARGUMENT = {
     "denoising": "n_hidden",
     "tied": "n_hidden",
     "stacked": "sizes",  # an int k: sizes (n_features, k); a tuple: the sizes themselves (the last is the code)
+    "dbn": "sizes",  # as "stacked" (trained from a random start: fit does no RBM pretraining)
     "vae": "latent_dim",
     "conv-vae": "latent_dim",
     "conv": "channels",  # an int c: channels (16, c), the code is c x H/4 x W/4; a pair: the channels
+    "conv-sparse": "channels",  # as "conv"
     "hashing": "n_bits",
 }
-CONV_MODELS = ("conv", "conv-vae")
+# The zoo models whose input is an image (C, H, W): they need image_shape (tests/test_sklearn.py checks this
+# list against zoo.build, so a new conv model in the zoo cannot be missed here).
+CONV_MODELS = ("conv", "conv-vae", "conv-sparse")
+SIZES_MODELS = ("stacked", "dbn")  # hidden may be a tuple of layer sizes
+CHANNEL_MODELS = ("conv", "conv-sparse")  # hidden may be a pair of channels
 # Builder arguments the estimator sets itself (from its own parameters); model_params must not repeat them.
 RESERVED = ("n_in", "image_shape", "seed", "dtype", "n_hidden", "sizes", "latent_dim", "channels")
 EXTRA_KEY = "sklearn"  # the key of the estimator's record in a checkpoint's ``extra``
@@ -84,9 +90,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         "denoising", "vae", "conv", "conv-vae", "tied", ...
     hidden : int, tuple of int or None, default None
         The code size: n_hidden of "ae", "sparse-l1", "sparse-kl", "denoising", "tied"; latent_dim of "vae"
-        and "conv-vae"; n_bits of "hashing"; for "stacked" an int k means sizes (n_features, k) and a tuple
-        is the sizes (the last is the code); for "conv" an int c means channels (16, c) (a code of
-        c x H/4 x W/4 numbers) and a pair is the channels. None: the builder's default (see ``tinyae.zoo``).
+        and "conv-vae"; n_bits of "hashing"; for "stacked" and "dbn" an int k means sizes (n_features, k) and
+        a tuple is the sizes (the last is the code); for "conv" and "conv-sparse" an int c means channels
+        (16, c) (a code of c x H/4 x W/4 numbers) and a pair is the channels. None: the builder's default
+        (see ``tinyae.zoo``).
     epochs : int, default 20
     batch_size : int, default 32
     lr : float, default 1e-3
@@ -209,22 +216,22 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             raise ValueError(f"AutoencoderTransformer: hidden has no meaning for model {self.model!r}; "
                              f"set its sizes through model_params")
         arg = HIDDEN_ARGUMENT[key]
-        if isinstance(hidden, (tuple, list)) and key in ("stacked", "conv"):
+        if isinstance(hidden, (tuple, list)) and key in SIZES_MODELS + CHANNEL_MODELS:
             sizes = tuple(_positive_int(h, "each entry of hidden") for h in hidden)
-            if key == "conv" and len(sizes) != 2:
-                raise ValueError(f"AutoencoderTransformer: hidden for 'conv' is an int (code channels) or a pair "
-                                 f"of channels, got {hidden!r}")
+            if key in CHANNEL_MODELS and len(sizes) != 2:
+                raise ValueError(f"AutoencoderTransformer: hidden for {self.model!r} is an int (code channels) or a "
+                                 f"pair of channels, got {hidden!r}")
             if not sizes:
-                raise ValueError("AutoencoderTransformer: hidden for 'stacked' must list at least one size")
+                raise ValueError(f"AutoencoderTransformer: hidden for {self.model!r} must list at least one size")
             return {arg: sizes}
         if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1:
-            kind = "a positive int or a tuple of them" if key in ("stacked", "conv") else "a positive int"
+            kind = "a positive int or a tuple of them" if key in SIZES_MODELS + CHANNEL_MODELS else "a positive int"
             raise ValueError(f"AutoencoderTransformer: hidden (the code size) must be {kind} for model "
                              f"{self.model!r}, got {hidden!r}")
         hidden = int(hidden)
-        if key == "stacked":
+        if key in SIZES_MODELS:
             return {arg: (n_features, hidden)}
-        if key == "conv":
+        if key in CHANNEL_MODELS:
             return {arg: (16, hidden)}
         return {arg: hidden}
 
