@@ -114,8 +114,8 @@ def nearest_neighbors(queries, database, k: int = 10) -> tuple[np.ndarray, np.nd
     query i, nearest first (ties: the lower database index first).
 
     Brute force over all pairs, in blocks of queries so memory stays bounded: for each block the
-    (rows, N) distance matrix, then ``argpartition`` keeps the k smallest per row (linear time) and
-    only those k are sorted.
+    (rows, N) distance matrix, then ``np.partition`` finds each row's k-th smallest distance (linear
+    time) and only the entries up to it are sorted.
     """
     Q = _float_codes(queries, "queries", "nearest_neighbors")
     X = _float_codes(database, "database", "nearest_neighbors")
@@ -128,24 +128,49 @@ def nearest_neighbors(queries, database, k: int = 10) -> tuple[np.ndarray, np.nd
     step = _rows_per_block(len(X))
     for s in range(0, len(Q), step):
         d2 = _squared_distances(Q[s:s + step], X)  # (rows, N)
-        idx[s:s + step], dist[s:s + step] = _k_smallest(d2, k)
+        idx[s:s + step], dist[s:s + step] = _k_smallest(d2, k, _kth_smallest(d2, k))
     return idx, dist
 
 
-def _k_smallest(d, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of d (rows, N): the indices of the k smallest entries in order, ties by the lower index."""
-    rows = np.arange(len(d))[:, None]
-    if k < d.shape[1]:
-        # Every entry below the k-th smallest value is in; of those equal to it, the lowest indices.
-        kth = np.partition(d, k - 1, axis=1)[:, k - 1:k]  # (rows, 1)
-        below = d < kth
-        take = below | ((d == kth) & (np.cumsum(d == kth, axis=1) <= k - below.sum(1, keepdims=True)))
-        cand = np.nonzero(take)[1].reshape(len(d), k)  # (rows, k), in index order within each row
-    else:
-        cand = np.broadcast_to(np.arange(d.shape[1]), d.shape)
-    order = np.argsort(d[rows, cand], axis=1, kind="stable")  # stable: equal distances keep index order
-    best = cand[rows, order]
-    return best, d[rows, best]
+def _k_smallest(d, k: int, kth) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of d (rows, N): the indices of the k smallest entries in order, ties by the lower index.
+
+    kth -- (rows, 1) the k-th smallest value of each row. Every entry <= kth is a candidate (k of them,
+    or more when the k-th value is tied); the candidates are sorted by (row, value), stably, so that
+    among equal values the lower index (met first) comes first, and the first k of each row are kept.
+    """
+    rows, cols = np.divmod(np.flatnonzero(d <= kth), d.shape[1])  # row-major: within a row, cols rise
+    vals = d[rows, cols]
+    order = np.lexsort((vals, rows))  # by row, then value; lexsort is stable, so ties keep index order
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, np.arange(len(d)))  # where each row's candidates begin
+    pick = starts[:, None] + np.arange(k)  # (rows, k): the first k of each row
+    return cols[pick], vals[pick]
+
+
+def _kth_smallest(d, k: int):
+    """(rows, 1): the k-th smallest value of each row of d, by partial sorting (linear time)."""
+    return np.partition(d, k - 1, axis=1)[:, k - 1:k]
+
+
+def _kth_smallest_count(d, k: int, largest: int):
+    """(rows, 1): the k-th smallest of each row of d, whose values are integers 0..largest, by counting.
+
+    Count each row's entries at distance 0, 1, 2, ... until k are found: the k-th smallest is the radius
+    of the smallest Hamming ball around the query that holds k database items. Near codes are found
+    after a few passes, so this stops long before ``largest``.
+    """
+    kth = np.full((len(d), 1), largest, dtype=d.dtype)
+    found = np.zeros(len(d), dtype=np.int64)  # items within radius r so far, per row
+    todo = np.ones(len(d), dtype=bool)  # rows whose k-th smallest is not known yet
+    for r in range(largest + 1):
+        found += np.count_nonzero(d == r, axis=1)
+        done = todo & (found >= k)
+        kth[done, 0] = r
+        todo &= ~done
+        if not todo.any():
+            break
+    return kth
 
 
 # --------------------------------------------------------------------------------------------------
@@ -240,13 +265,16 @@ def hamming_distances(queries, database) -> np.ndarray:
     if Qp.shape[1] != Xp.shape[1]:
         raise ValueError(f"hamming_distances: queries have {Qp.shape[1]} bytes per code but the database "
                          f"{Xp.shape[1]}")
-    return _hamming(_words(Qp), _words(Xp))
+    return _hamming(_words(Qp), _words(Xp)).astype(np.int32)
 
 
 def _hamming(Qw, Xw):
-    d = popcount(Qw[:, 0, None] ^ Xw[None, :, 0]).astype(np.int32)  # (Q, N): first word
-    for w in range(1, Qw.shape[1]):
-        d += popcount(Qw[:, w, None] ^ Xw[None, :, w])
+    """(Q, W) and (N, W) uint64 words -> (Q, N) Hamming distances (uint8 for one word, else uint16)."""
+    d = popcount(Qw[:, 0, None] ^ Xw[None, :, 0])  # (Q, N) uint8: the first 64 bits
+    if Qw.shape[1] > 1:
+        d = d.astype(np.uint16)  # up to 64 * W
+        for w in range(1, Qw.shape[1]):
+            d += popcount(Qw[:, w, None] ^ Xw[None, :, w])
     return d
 
 
@@ -256,7 +284,8 @@ def hamming_search(queries, database, k: int = 10) -> tuple[np.ndarray, np.ndarr
     queries  -- (Q, n_bytes) uint8 packed codes; database -- (N, n_bytes) uint8.
     Nearest first; ties (there are many: distances are integers 0..B) go to the lower database index.
     Brute force over all pairs in blocks of queries, like ``nearest_neighbors``, but each pair is one
-    XOR and one popcount per 64 bits instead of d multiply-adds on floats.
+    XOR and one popcount per 64 bits instead of d multiply-adds on floats, and because the distances
+    are small integers each row's k-th smallest is found by counting, not by sorting.
     """
     Qp = _packed(queries, "queries", "hamming_search")
     Xp = _packed(database, "database", "hamming_search")
@@ -268,8 +297,10 @@ def hamming_search(queries, database, k: int = 10) -> tuple[np.ndarray, np.ndarr
     idx = np.empty((len(Qp), k), dtype=np.int64)
     dist = np.empty((len(Qp), k), dtype=np.int32)
     step = _rows_per_block(len(Xp))
+    n_bits = 8 * Qp.shape[1]
     for s in range(0, len(Qp), step):
-        idx[s:s + step], dist[s:s + step] = _k_smallest(_hamming(Qw[s:s + step], Xw), k)
+        d = _hamming(Qw[s:s + step], Xw)  # (rows, N) integers 0..n_bits
+        idx[s:s + step], dist[s:s + step] = _k_smallest(d, k, _kth_smallest_count(d, k, n_bits))
     return idx, dist
 
 
