@@ -224,7 +224,22 @@ def compare(what: str, got, want, *, context: str = "", rtol: float = 1e-9, atol
     k = np.unravel_index(int(np.argmax(err)), got.shape) if got.ndim else ()
     at = f" at {tuple(int(i) for i in k)}" if got.ndim else ""
     fail(f"{what} differs from tinyae's in {wrong} of {got.size} entries{where}; worst{at}: "
-         f"yours {got[k]:.6g}, tinyae's {want[k]:.6g}")
+         f"yours {got[k]:.6g}, tinyae's {want[k]:.6g}{_pattern(got, want)}")
+
+
+def _pattern(got, want) -> str:
+    """A pattern between two arrays of the same shape that a student can act on ('' if none is seen)."""
+    nonzero = np.abs(want) > 1e-12 * max(1.0, float(np.abs(want).max()))
+    if nonzero.sum() >= 2:
+        ratios = got[nonzero] / want[nonzero]
+        r = float(np.median(ratios))
+        if r != 0 and np.allclose(ratios, r, rtol=1e-6) and np.allclose(got[~nonzero], 0, atol=1e-12):
+            return f" (yours is {r:.4g} x tinyae's in every entry)"
+    if got.ndim == 2 and got.shape[0] == got.shape[1] and got.shape[0] > 1 and np.allclose(got.T, want, rtol=1e-9):
+        return " (yours is the transpose of tinyae's)"
+    if np.allclose(got, 0):
+        return " (yours is all zeros: never written?)"
+    return ""
 
 
 _OBJECT_REPR = re.compile(r"<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>")

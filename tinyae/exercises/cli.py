@@ -52,6 +52,8 @@ def configure(parser):
 def run(args) -> int:
     try:
         return ACTIONS[args.action](args)
+    except BrokenPipeError:  # the output was piped into head, say
+        raise
     except (KeyError, files.LoadError, RuntimeError, ValueError, OSError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"tinyae exercise {args.action}: {message}", file=sys.stderr)

@@ -129,13 +129,18 @@ def markdown_from_docstring(doc: str) -> str:
     title = lines[0] if lines else ""
     out = [f"# {title}", ""]
     in_code = False
-    for line in lines[1:]:
+    body = lines[1:]
+    while body and not body[0].strip():
+        body.pop(0)
+    for line in body:
         indented = line.startswith("    ") and line.strip()
         if indented and not in_code:
             out.append("```text")
             in_code = True
         elif in_code and not line.startswith("    ") and line.strip():
-            out.append("```")
+            while out[-1] == "":
+                out.pop()
+            out += ["```", ""]
             in_code = False
         out.append(line[4:] if in_code and line.startswith("    ") else line)
     if in_code:

@@ -74,13 +74,13 @@ class SparseAutoencoder:
         return reconstruction + decay + sparsity
 
 
-def train_and_draw(steps=400, lr=0.02, path="sparse_ae_filters.png"):
+def train_and_draw(steps=300, lr=0.02, path="sparse_ae_filters.png"):
     """Train a 64-25-64 sparse autoencoder on the 8x8 digits with Adam; draw W1's 25 filters."""
     from tinyae import data, viz
     from tinyae.optim import Adam
 
     x = data.load("digits", dtype=np.float64).X_train  # (1294, 64), values in [0, 1]
-    model = SparseAutoencoder(64, 25, lam=1e-4, rho=0.1, beta=3.0, seed=0)
+    model = SparseAutoencoder(64, 25, lam=3e-3, rho=0.05, beta=3.0, seed=0)
     opt = Adam(list(model.params()), lr=lr)
     for step in range(steps + 1):
         opt.zero_grad()

@@ -1,0 +1,59 @@
+"""docs/exercises.md tells the truth: its worked example is the exact output of `tinyae exercise check`
+on the buggy file and then on the fixed one, and its course map lists every exercise with its time."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tinyae.cli import main
+from tinyae.exercises import EXERCISES, STAGES, source
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "exercises.md"
+BUG = ("self.W.grad += self.x.T @ dy", "self.W.grad += 2 * self.x.T @ dy")
+
+
+def example_outputs(folder, capsys):
+    """(output for the buggy dense.py, output for the fixed one), as the page shows them."""
+    folder = Path(folder)
+    assert main(["exercise", "start", "dense", "--dir", str(folder)]) == 0
+    solved = source.student_text("dense", solutions=True)
+    (folder / "dense.py").write_text(solved.replace(*BUG))
+    capsys.readouterr()
+    assert main(["exercise", "check", "dense", "--dir", str(folder), "--seed", "1"]) == 1
+    bug = capsys.readouterr().out
+    (folder / "dense.py").write_text(solved)
+    assert main(["exercise", "check", "dense", "--dir", str(folder), "--seed", "1"]) == 0
+    return bug, capsys.readouterr().out
+
+
+def rounding_free(text: str) -> str:
+    """The text with relative errors below 1e-8 (finite-difference rounding, which may differ between
+    BLAS builds) shown as '<1e-8'; every number that says something is compared exactly."""
+    return re.sub(r"\b\d\.\d+e-(?:09|1\d)\b", "<1e-8", text)
+
+
+def block_after(text: str, marker: str) -> str:
+    m = re.search(rf"<!-- {marker} -->\n```text\n(.*?)```", text, re.S)
+    assert m, f"docs/exercises.md has no ```text block after <!-- {marker} -->"
+    return m.group(1)
+
+
+def test_the_worked_example_is_the_real_output(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bug, fixed = example_outputs(tmp_path / "tinyae-exercises", capsys)
+    text = PAGE.read_text(encoding="utf-8")
+    assert BUG[1] in text
+    assert rounding_free(block_after(text, "output: the buggy check")) == rounding_free(bug), "regenerate the example"
+    assert rounding_free(block_after(text, "output: the fixed check")) == rounding_free(fixed)
+
+
+def test_the_course_map_lists_every_exercise_with_its_time():
+    text = PAGE.read_text(encoding="utf-8")
+    for e in EXERCISES:
+        assert f"`{e.name}`" in text, f"docs/exercises.md does not list {e.name}"
+    for stage in STAGES:
+        minutes = sum(e.minutes for e in EXERCISES if e.stage == stage)
+        assert re.search(rf"^\| {stage} \|.*\| {minutes} min \|$", text, re.M), f"stage {stage}: {minutes} min"
+    assert "not a security sandbox" in text
