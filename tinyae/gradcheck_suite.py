@@ -7,6 +7,12 @@ table shows the largest relative error per tensor; every case must stay below 1e
     tinyae gradcheck              # all layers, losses and penalties
     tinyae gradcheck --only conv  # the cases whose name contains "conv"
     tinyae gradcheck --verbose    # the full per-tensor table of every case
+
+Your own layer or loss, from a file (tinyae/gradcheck_file.py; exit status 1 when it fails):
+
+    tinyae gradcheck my_layers.py:MyDense --args "4, 3"   # constructor arguments, Python literals
+    tinyae gradcheck my_layers.py:MyConv --shape 2,3,8,8  # the input batch's shape
+    tinyae gradcheck my_losses.py:MyMSE --json            # the report as JSON, for graders
 """
 
 from __future__ import annotations
@@ -285,6 +291,13 @@ def run_cases(cases, verbose=False, out=print):
 
 
 def configure(parser):
+    parser.add_argument("target", nargs="?", metavar="FILE.py[:CLASS]",
+                        help="check your own layer or loss class from this file instead of the built-in table")
+    parser.add_argument("--args", metavar="TEXT", help='with FILE: constructor arguments, e.g. "4, 3, seed=1"')
+    parser.add_argument("--shape", metavar="N,D,...", help="with FILE: the input batch's shape (default: guessed)")
+    parser.add_argument("--kind", choices=("layer", "loss"), help="with FILE: check it as this (default: guessed)")
+    parser.add_argument("--training", action="store_true", help="with FILE: run forward in training mode")
+    parser.add_argument("--json", action="store_true", help="with FILE: print the report as JSON (for graders)")
     parser.add_argument("--only", metavar="TEXT", help="run only the cases whose name contains TEXT")
     parser.add_argument("--model", nargs="*", metavar="NAME",
                         help="also check whole zoo models end to end (no NAME: all of them)")
@@ -293,6 +306,16 @@ def configure(parser):
 
 
 def run(args) -> int:
+    if args.target is not None:
+        from tinyae.gradcheck_file import run_file
+
+        return run_file(args)
+    extra = [flag for flag, value in (("--args", args.args), ("--shape", args.shape), ("--kind", args.kind),
+                                      ("--training", args.training), ("--json", args.json)) if value]
+    if extra:
+        print(f"tinyae gradcheck: {', '.join(extra)} go with a FILE.py:Class to check, e.g. "
+              f"tinyae gradcheck my_layer.py:MyDense {extra[0]} ...")
+        return 2
     cases = layer_cases(args.seed) + loss_cases(args.seed)
     if args.model is not None:
         try:
