@@ -4,6 +4,8 @@
    of some page (the list is computed from the package, so a new layer without a page fails here).
 2. Every ```python block of every page runs: the blocks of one page in order, in one fresh namespace,
    in a temporary working directory, with matplotlib's Agg backend. (```text blocks are not run.)
+   A ```text block right after the line `<!-- output -->` is a QUOTE of what the python block before
+   it prints: it must equal that output (trailing spaces ignored), so a quoted report stays true.
 3. Every ```py block is a QUOTE of the source: the line just before it names `path.py:Qualname`, and
    each quoted line is still, verbatim, a line of that function or class. A derivation page therefore
    fails the moment the line it explains changes.
@@ -15,7 +17,9 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
+import io
 import os
 import re
 import time
@@ -33,6 +37,7 @@ QUOTE_REF = re.compile(r"`(tinyae/[\w/]+\.py):([\w.]+)`")
 TEST_REF = re.compile(r"(tests/test_\w+\.py)::(\w+)")
 ONLY_REF = re.compile(r"tinyae gradcheck --only (\"[^\"]+\"|'[^']+'|[^\s`]+)")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
+OUTPUT_MARK = "<!-- output -->"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,22 +147,36 @@ def test_python_snippets_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     environ = dict(os.environ)  # a snippet may set e.g. TINYAE_KERNELS; no other test must see it
     namespace = {"__name__": "__docs__"}
-    blocks = [b for b in parse(page)[1] if b["lang"] == "python"]
+    blocks = [b for b in parse(page)[1] if b["lang"] == "python" or b["before"].strip() == OUTPUT_MARK]
     timings = []
+    printed = None
     try:
         for block in blocks:
+            if block["lang"] != "python":  # a quoted output: what the last python block printed
+                where = f"{page.relative_to(ROOT)}: the output quoted at line {block['line']}"
+                assert printed is not None, f"{where} follows no python block"
+                assert _lines(block["code"]) == _lines(printed), (
+                    f"{where} is not what the block before it prints; it prints:\n{printed}")
+                continue
             start = time.perf_counter()
+            buffer = io.StringIO()
             try:
-                exec(compile(block["code"], f"{page.relative_to(ROOT)}:{block['line']}", "exec"), namespace)
+                with contextlib.redirect_stdout(buffer):
+                    exec(compile(block["code"], f"{page.relative_to(ROOT)}:{block['line']}", "exec"), namespace)
             except Exception as err:
                 raise AssertionError(f"{page.relative_to(ROOT)}: the python block at line {block['line']} "
                                      f"failed: {type(err).__name__}: {err}") from err
+            printed = buffer.getvalue()
             timings.append((block["line"], time.perf_counter() - start))
     finally:
         plt.close("all")
         os.environ.clear()
         os.environ.update(environ)
     print(", ".join(f"line {n}: {s:.2f}s" for n, s in timings))
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.rstrip().splitlines()]
 
 
 # --------------------------------------------------------------------------------------------------

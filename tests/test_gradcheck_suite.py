@@ -18,6 +18,7 @@ def test_every_builtin_case_passes_at_1e_7(case):
     assert report.tol <= 1e-7
     assert report.passed, report
     assert report.tensors, "a check that compared nothing"
+    assert report.diagnoses == [], report.hints  # correct code gets no hint
 
 
 def _covered(cls, cases):

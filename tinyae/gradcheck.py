@@ -17,8 +17,9 @@ How a check works (docs/gradcheck.md derives each choice):
 1. Everything is float64. In float32 the rounding error of a finite difference (~1e-7 / h) swamps
    the quantity being measured.
 2. A layer's output y is turned into a scalar with a RANDOM upstream gradient g:  L = sum(y * g),
-   so dL/dy = g. With g = ones, a transposed weight gradient can still come out right on a square
-   matrix; with a random g it cannot.
+   so dL/dy = g. With g = ones, every bug that sends the upstream gradient to the wrong place (a
+   forgotten transpose or reshape of dy, a max-pool gradient routed to the wrong window entry) is
+   invisible: a permuted array of ones is still ones. A random g gives each entry its own weight.
 3. Numerical gradient by centered differences. The default is the 4th-order centered stencil
 
         f'(t) ~ [-f(t+2h) + 8 f(t+h) - 8 f(t-h) + f(t-2h)] / (12 h),  h = 1e-4,
@@ -31,30 +32,64 @@ How a check works (docs/gradcheck.md derives each choice):
    and where it happened. Every Param is checked, biases included (a random subset of ``max_checks``
    entries for large tensors).
 5. Kinks (ReLU at 0, max-pool ties, |h| at 0) make finite differences meaningless there: choose
-   inputs away from them (at least 2h). Tolerances are never loosened to hide one.
+   inputs away from them (at least 2h). Tolerances are never loosened to hide one; a failure at a
+   kink is reported as one (the one-sided slopes there differ, and backward gives one of them).
 6. Stochastic layers keep their Generator in ``.rng``; the checker re-seeds it before every forward
    so the same noise is drawn each time.
 
 Beyond finite differences, structural checks catch contract bugs: gradient shapes/dtypes, ``backward``
 leaving ``dy`` and the parameter values untouched, ``backward`` twice accumulating exactly twice,
-and a zero upstream gradient giving zero gradients.
+a zero upstream gradient giving zero gradients, and every Param attribute being yielded by
+``params()`` (tinyae.gradcheck_contract). Inside a model each layer's backward is watched for
+overwriting (``W.grad = ...``) a gradient instead of adding to it, so a tied layer is named.
+
+A failed check is diagnosed (tinyae.gradcheck_diagnose): a constant ratio (2, 1/N, -1), a transpose,
+a wrong shape, an all-zero gradient, a flipped kernel, dx vs the parameter lines, kinks, and in a
+model the loss term whose gradient the error equals. An exception raised by the checked code is
+caught and reported with its file and line (but NotImplementedError, a method not written yet,
+propagates). The ``Report`` keeps the evidence for programs too
+(tinyae.gradcheck_report documents its API).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from tinyae import backend
+from tinyae.gradcheck_contract import (
+    StudentException,
+    call,
+    overwrite_message,
+    unlisted_message,
+    unlisted_params,
+    watch_overwrites,
+)
+from tinyae.gradcheck_diagnose import (
+    diagnose_shape,
+    diagnose_values,
+    kink_message,
+    matches,
+    pick,
+    sizes_of,
+    split_message,
+    term_attribution,
+)
+from tinyae.gradcheck_report import (  # noqa: F401  (re-exported: the public names stay here)
+    CaughtException,
+    Diagnosis,
+    GradcheckError,
+    Report,
+    StructuralResult,
+    TensorResult,
+    worst_order,
+)
 
 DEFAULT_H = {2: 1e-6, 4: 1e-4}  # step size per stencil order (see the module docstring)
 DEFAULT_TOL = 1e-7
-
-
-class GradcheckError(AssertionError):
-    """Raised by ``Report.raise_if_failed`` with the whole report as its message."""
+KINK_H = 1e-7  # one-sided slopes at this step tell a kink from a bug
+MAX_KINK_PROBES = 50
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,105 +120,40 @@ def numerical_gradient(f, x, *, h=None, order=4, indices=None):
         raise TypeError(
             f"numerical_gradient: x must be float64 (finite differences in float32 are noise), got {x.dtype}"
         )
-    h = DEFAULT_H[order] if h is None else h
-
-    def f_at(i, delta):
-        old = x[i].copy()
-        x[i] = old + delta
-        try:
-            return float(f())
-        finally:
-            x[i] = old
-
     all_indices = list(np.ndindex(*x.shape)) if indices is None else list(indices)
-    out = np.empty(len(all_indices), dtype=np.float64)
-    for k, i in enumerate(all_indices):
-        if order == 2:
-            out[k] = (f_at(i, h) - f_at(i, -h)) / (2 * h)
-        else:
-            # Differences first: where f does not depend on x[i] (a dead ReLU) this is exactly 0, while
-            # -f + 8f - 8f + f rounds to ~1e-16 |f| / h and fails the relative test against a true 0.
-            out[k] = (8 * (f_at(i, h) - f_at(i, -h)) - (f_at(i, 2 * h) - f_at(i, -2 * h))) / (12 * h)
+    out = differences(lambda: np.array([float(f())]), x, all_indices, h=h, order=order)[:, 0]
     return out.reshape(x.shape) if indices is None else out
 
 
-# --------------------------------------------------------------------------------------------------
-# The report
-# --------------------------------------------------------------------------------------------------
+def _f_at(f, x, i, delta):
+    """f() with x[i] moved by delta (restored afterwards, whatever happens)."""
+    old = x[i].copy()
+    x[i] = old + delta
+    try:
+        return f()
+    finally:
+        x[i] = old
 
 
-@dataclass
-class TensorResult:
-    """Finite differences vs backward for one tensor (an input or a Param)."""
+def differences(f, x, indices, *, h=None, order=4):
+    """The stencil of ``numerical_gradient`` for a function returning a 1-D array of values (a loss and
+    its terms): row k holds the derivatives of every value with respect to ``x[indices[k]]``."""
+    h = DEFAULT_H[order] if h is None else h
+    out = None
+    for k, i in enumerate(indices):
+        def f_at(delta, i=i):
+            return _f_at(f, x, i, delta)
 
-    name: str
-    shape: tuple
-    checked: int
-    max_error: float
-    where: tuple | None  # index of the worst entry
-    analytic: float  # the two values at that entry, for the message
-    numeric: float
-    passed: bool
-
-
-@dataclass
-class StructuralResult:
-    name: str
-    passed: bool
-    detail: str = ""
-
-
-@dataclass
-class Report:
-    """Result of a gradient check; ``str(report)`` is a readable table, ``report.passed`` a bool."""
-
-    title: str
-    tol: float
-    method: str
-    tensors: list = field(default_factory=list)
-    structural: list = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(t.passed for t in self.tensors) and all(s.passed for s in self.structural)
-
-    @property
-    def max_error(self) -> float:
-        return max((t.max_error for t in self.tensors), default=0.0)
-
-    def failures(self) -> list:
-        """One line per failed tensor or structural check."""
-        lines = [
-            f"{t.name}: max relative error {t.max_error:.2e} at {t.where} "
-            f"(backward {t.analytic:.6g}, finite differences {t.numeric:.6g}) exceeds {self.tol:.0e}"
-            for t in self.tensors
-            if not t.passed
-        ]
-        lines += [f"{s.name}: {s.detail}" for s in self.structural if not s.passed]
-        return lines
-
-    def raise_if_failed(self):
-        if not self.passed:
-            raise GradcheckError(str(self))
-        return self
-
-    def __str__(self):
-        head = f"{'tensor':<24} {'shape':<16} {'checked':>9}  {'max rel err':>11}  {'at':<14} result"
-        lines = [f"Gradient check: {self.title}", f"  [{self.method}, tolerance {self.tol:.0e}]", "  " + head]
-        for t in self.tensors:
-            where = "" if t.where is None else str(tuple(int(i) for i in t.where))
-            lines.append(
-                f"  {t.name:<24} {str(tuple(t.shape)):<16} {t.checked:>9}  {t.max_error:>11.2e}  "
-                f"{where:<14} {'ok' if t.passed else 'FAIL'}"
-            )
-        for s in self.structural:
-            detail = f" ({s.detail})" if s.detail and not s.passed else ""
-            lines.append(f"  {'ok  ' if s.passed else 'FAIL'} {s.name}{detail}")
-        lines.append("  PASSED" if self.passed else "  FAILED:\n    " + "\n    ".join(self.failures()))
-        return "\n".join(lines)
-
-    def _repr_pretty_(self, p, cycle):  # IPython shows the table
-        p.text(str(self))
+        if order == 2:
+            row = (f_at(h) - f_at(-h)) / (2 * h)
+        else:
+            # Differences first: where f does not depend on x[i] (a dead ReLU) this is exactly 0, while
+            # -f + 8f - 8f + f rounds to ~1e-16 |f| / h and fails the relative test against a true 0.
+            row = (8 * (f_at(h) - f_at(-h)) - (f_at(2 * h) - f_at(-2 * h))) / (12 * h)
+        if out is None:
+            out = np.empty((len(indices), len(row)), dtype=np.float64)
+        out[k] = row
+    return np.empty((0, 1)) if out is None else out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -235,35 +205,76 @@ def _pick_indices(shape, max_checks, rng):
     return [np.unravel_index(int(k), shape) for k in np.sort(flat)]
 
 
-def _compare(name, array, analytic, f, *, h, order, tol, max_checks, rng):
-    """Finite differences of f wrt ``array`` (perturbed in place) against ``analytic``."""
-    indices = _pick_indices(array.shape, max_checks, rng)
-    numeric = numerical_gradient(f, array, h=h, order=order, indices=indices)
-    a_host = backend.to_numpy(analytic)
-    picked = np.array([a_host[i] for i in indices], dtype=np.float64)
-    if picked.size == 0:
-        return TensorResult(name, tuple(array.shape), 0, 0.0, None, 0.0, 0.0, True)
+def _host(a):
+    """A float64 NumPy copy of a gradient as backward produced it (whatever its shape)."""
+    return np.array(backend.to_numpy(a), dtype=np.float64)
+
+
+def _compare(name, array, gradient, f, *, h, order, tol, max_checks, rng, line, sizes, kind="param",
+             term_names=()):
+    """Finite differences of f wrt ``array`` (perturbed in place) against ``gradient``, then the diagnosis.
+
+    ``f()`` returns a 1-D array: the loss, then (optionally) the values of its terms ``term_names``.
+    """
+    shape = tuple(array.shape)
+    indices = _pick_indices(shape, max_checks, rng)
+    values = differences(f, array, indices, h=h, order=order)
+    numeric = values[:, 0]
+    if tuple(gradient.shape) != shape:  # never index a wrong-shaped gradient: say what it should be
+        return TensorResult(name, shape, 0, 1.0, None, 0.0, 0.0, False, indices=indices, numeric_values=numeric,
+                            gradient=gradient, tol=tol,
+                            diagnoses=diagnose_shape(name, gradient, shape, indices, numeric, line))
+    if not indices:
+        return TensorResult(name, shape, 0, 0.0, None, 0.0, 0.0, True, gradient=gradient, tol=tol)
+    picked = pick(gradient, indices)
     err = rel_error(picked, numeric)
-    k = int(np.argmax(err))
-    return TensorResult(
-        name=name,
-        shape=tuple(array.shape),
-        checked=len(indices),
-        max_error=float(err[k]),
-        where=tuple(indices[k]),
-        analytic=float(picked[k]),
-        numeric=float(numeric[k]),
-        passed=bool(err[k] <= tol) and bool(np.all(np.isfinite(picked))),
-    )
+    k = int(worst_order(err)[0])
+    passed = bool(np.all(err <= tol)) and bool(np.all(np.isfinite(picked)))
+    result = TensorResult(name, shape, len(indices), float(err[k]), tuple(indices[k]), float(picked[k]),
+                          float(numeric[k]), passed, indices=indices, analytic_values=picked, numeric_values=numeric,
+                          errors=err, gradient=gradient, tol=tol)
+    if passed:
+        return result
+    result.diagnoses = diagnose_values(name, gradient, indices, numeric, line, sizes, kind)
+    if len(term_names) > 1:
+        terms = dict(zip(term_names, values[:, 1:].T))
+        result.diagnoses += term_attribution(name, picked, numeric, terms, sizes)
+    if not result.diagnoses:
+        _find_kinks(result, array, f, h)
+    return result
 
 
-def _snapshot(params):
-    return [backend.to_numpy(p.grad).copy() for _, p in params]
+def _find_kinks(result, array, f, h):
+    """Mark the failing entries where the function has a kink: backward equals a one-sided slope there."""
+    bad = [j for j in np.flatnonzero(~(result.errors <= result.tol))][:MAX_KINK_PROBES]
+    sides = None
+    for j in bad:
+        i = result.indices[j]
+        f0 = _f_at(f, array, i, 0.0)[0]
+        right = (_f_at(f, array, i, KINK_H)[0] - f0) / KINK_H
+        left = (f0 - _f_at(f, array, i, -KINK_H)[0]) / KINK_H
+        a = result.analytic_values[j]
+        atol = 1e-7 * (1 + abs(f0))
+        if any(abs(a - s) <= 1e-4 * (abs(a) + abs(s)) + atol for s in (left, right)):
+            result.kinks.append(tuple(int(v) for v in i))
+            if sides is None or abs(left - right) > abs(sides[0] - sides[1]):
+                sides = (left, right)
+    if result.kinks:
+        result.diagnoses.append(Diagnosis("kink", result.name, kink_message(
+            result.name, result.kinks, result.n_failed, result.checked, sides, h), value=len(result.kinks)))
 
 
 def _zero(params):
     for _, p in params:
-        p.grad[...] = 0
+        g = p.grad
+        if hasattr(g, "shape") and tuple(g.shape) == tuple(p.value.shape):
+            g[...] = 0
+        else:  # a student's backward replaced it with an array of another shape
+            p.grad = backend.array_module(p.value).zeros_like(p.value)
+
+
+def _snapshot(params):
+    return [_host(p.grad) for _, p in params]
 
 
 def _same(a, b):
@@ -272,6 +283,45 @@ def _same(a, b):
 
 def _method(order, h):
     return f"float64, centered {order + 1 if order == 4 else order}-point differences, h={h:g}"
+
+
+def _title(obj) -> str:
+    """repr(obj), or the class name where the class keeps object's default repr (it shows a memory address)."""
+    text = repr(obj)
+    return type(obj).__name__ if " object at 0x" in text else text
+
+
+def _param_line(label):
+    owner, _, name = label.rpartition(".")
+    return f"{owner}'s backward, where it adds into {name}.grad" if owner else f"the line that adds into {label}.grad"
+
+
+def _all_params(obj, report):
+    """The Params to check: those ``params()`` yields, then Param attributes it forgets (reported)."""
+    listed = named_params(obj)
+    unlisted = unlisted_params(obj, [p for _, p in listed])
+    report.structural.append(StructuralResult("every Param attribute is yielded by params()", not unlisted,
+                                              unlisted_message(unlisted) if unlisted else ""))
+    if unlisted:
+        report.notes.append(Diagnosis("not_in_params", unlisted[0][0], unlisted_message(unlisted),
+                                      value=[label for label, _ in unlisted]))
+    return listed + unlisted
+
+
+def _caught(report, err: StudentException):
+    report.exception = err.caught
+    c = err.caught
+    where = f" at {c.file}, line {c.line}" + (f": {c.code}" if c.code else "") if c.file else ""
+    report.notes.append(Diagnosis("exception", None, f"Your {c.during} raised {c.type}{where} "
+                                                     f"({c.message}). Fix it and check again.",
+                                  value=c.type))
+
+
+def _overwrites(report, found):
+    for path, lost, shared in found:
+        msg = overwrite_message(path, lost, shared)
+        report.structural.append(StructuralResult(f"{path} adds into its gradients", False, msg))
+        report.notes.append(Diagnosis("overwrites", path, msg, value=lost))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,48 +338,121 @@ def check_layer(layer, x, *, dy=None, seed=0, training=False, max_checks=None, t
     dy         -- upstream gradient; by default a random normal array (never all ones)
     training   -- passed to forward (stochastic layers then draw noise from their re-seeded ``rng``)
     max_checks -- check at most this many random entries per tensor (None: all)
-    Returns a ``Report``.
+    Returns a ``Report`` (never raises for a bug in the layer: an exception in its forward or backward
+    is caught and reported with its file and line).
     """
-    title = repr(layer)
-    params = named_params(layer)
+    title = _title(layer)
+    report = Report(title, tol, _method(order, DEFAULT_H[order] if h is None else h))
+    params = _all_params(layer, report)
     _require_float64(f"check_layer({title})", [("the input x", x)] + [(f"Param {n}", p.value) for n, p in params])
     h = DEFAULT_H[order] if h is None else h
     rng = np.random.default_rng(seed)
+    try:
+        _check_layer(report, layer, params, x, dy, seed, training, max_checks, tol, order, h, check_input, rng)
+    except StudentException as err:
+        _caught(report, err)
+    finally:
+        _zero(params)
+    return report
 
-    def run_forward():
+
+def _check_layer(report, layer, params, x, dy, seed, training, max_checks, tol, order, h, check_input, rng):
+    def run_forward(inp=x):
         _reseed(layer, seed)
-        return layer.forward(x, training=training)
+        return call("forward", layer.forward, inp, training=training)
 
     y = run_forward()
     if dy is None:
         dy = backend.to_device(rng.normal(size=y.shape), backend.device_of(y))
     if tuple(dy.shape) != tuple(y.shape):
-        raise ValueError(f"check_layer({title}): dy has shape {tuple(dy.shape)}, the output has {tuple(y.shape)}")
+        raise ValueError(f"check_layer({report.title}): dy has shape {tuple(dy.shape)}, "
+                         f"the output has {tuple(y.shape)}")
     xp = backend.array_module(y)
 
     def loss():
-        return xp.sum(run_forward() * dy)
+        return np.array([float(xp.sum(run_forward() * dy))])
 
-    # Analytic gradients: one forward, one backward from zeroed grads.
+    # Analytic gradients: one forward, one backward from zeroed grads (each sub-layer watched for overwrites).
     _zero(params)
     values_before = [backend.to_numpy(p.value).copy() for _, p in params]
     dy_before = backend.to_numpy(dy).copy()
     run_forward()
-    dx = layer.backward(dy)
+    found = []
+    with watch_overwrites(layer, np.random.default_rng(seed + 1), found):
+        dx = call("backward", layer.backward, dy)
     grads = _snapshot(params)
-    dx_host = None if dx is None else backend.to_numpy(dx).copy()
+    dx_host = None if dx is None else _host(dx)
 
-    report = Report(title, tol, _method(order, h))
     report.structural += _structural_after_backward(layer, params, x, dx, grads, dy, dy_before, values_before,
                                                     check_input)
+    _overwrites(report, found)
+    sizes = sizes_of(x)
     if check_input and dx_host is not None:
-        report.tensors.append(_compare("input x", x, dx_host, loss, h=h, order=order, tol=tol,
-                                       max_checks=max_checks, rng=rng))
+        report.tensors.append(_compare("input x", x, dx_host, loss, h=h, order=order, tol=tol, max_checks=max_checks,
+                                       rng=rng, line="the dx your backward returns", sizes=sizes, kind="input"))
     for (label, p), g in zip(params, grads):
-        report.tensors.append(_compare(label, p.value, g, loss, h=h, order=order, tol=tol,
-                                       max_checks=max_checks, rng=rng))
-    _zero(params)
-    return report
+        report.tensors.append(_compare(label, p.value, g, loss, h=h, order=order, tol=tol, max_checks=max_checks,
+                                       rng=rng, line=_param_line(label), sizes=sizes))
+    x_result = report.tensors[0] if report.tensors and report.tensors[0].name == "input x" else None
+    if x_result is not None and not x_result.passed and not x_result.wrong_shape and not x_result.kinks:
+        _zero(params)
+        x_result.diagnoses += _dx_counterfactuals(layer, params, x, y, dy, x_result, run_forward)
+    report.notes[:0] = split_message(report, params_checked=bool(params))
+
+
+def _dx_counterfactuals(layer, params, x, y, dy, x_result, run_forward):
+    """Run backward again with one thing changed; if dx then comes out right, that thing is the bug.
+
+    - a square weight W replaced by W.T (the dx line multiplies by W where it needs W.T);
+    - a kernel (3+ axes) rotated 180 degrees (dx needs the flipped kernel);
+    - for a layer without Params that keeps the shape: forward run on its own OUTPUT first (the
+      derivative formula of an activation is in terms of y, and backward evaluated it at x).
+    """
+    found = []
+
+    def dx_matches(dx):
+        return dx is not None and tuple(dx.shape) == tuple(x.shape) and matches(
+            pick(_host(dx), x_result.indices), x_result.numeric_values)
+
+    for label, p in params:
+        value = p.value
+        tries = []
+        if value.ndim == 2 and value.shape[0] == value.shape[1]:
+            tries.append(("transpose", value.T, (
+                f"input x: your dx comes out right when {label} is replaced by {label}.T: the dx line uses "
+                f"{label} where it needs its transpose (e.g. dy @ W where it should be dy @ W.T).")))
+        if value.ndim >= 3:
+            tries.append(("flip", value[..., ::-1, ::-1], (
+                f"input x: your dx comes out right when the kernel {label} is rotated 180 degrees first "
+                f"({label}[..., ::-1, ::-1]): your dx line forgets to flip the kernel, or flips it where it "
+                f"should not. dx is a full correlation of the padded dy with the kernel rotated 180 degrees "
+                f"(or dy scattered back through the unrotated kernel, window by window).")))
+        for what, changed, message in tries:
+            p.value = backend.array_module(value).ascontiguousarray(changed)
+            try:
+                dx = layer.backward(dy)
+            except Exception:
+                dx = None
+            finally:
+                p.value = value
+                _zero(params)
+            if dx_matches(dx):
+                found.append(Diagnosis("flipped_kernel" if what == "flip" else "dx_uses_param", "input x", message,
+                                       value=(what, label)))
+    if not params and tuple(y.shape) == tuple(x.shape):
+        try:
+            run_forward(backend.array_module(y).asarray(y).copy())
+            dx = layer.backward(dy)
+        except Exception:
+            dx = None
+        finally:
+            run_forward()
+        if dx_matches(dx):
+            found.append(Diagnosis("input_for_output", "input x", (
+                "input x: your dx comes out right when backward reads the layer's OUTPUT where it reads its input: "
+                "the derivative is a formula in y = f(x) (sigmoid: y * (1 - y) with y the output), and your "
+                "backward evaluates it at the input x. Keep y in forward and use it.")))
+    return found
 
 
 def _structural_after_backward(layer, params, x, dx, grads, dy, dy_before, values_before, check_input):
@@ -341,9 +464,9 @@ def _structural_after_backward(layer, params, x, dx, grads, dy, dy_before, value
             problems.append("backward returned None instead of dx")
         elif tuple(dx.shape) != tuple(x.shape) or dx.dtype != x.dtype:
             problems.append(f"dx is {tuple(dx.shape)} {dx.dtype}, input is {tuple(x.shape)} {x.dtype}")
-    for label, p in params:
-        if tuple(p.grad.shape) != tuple(p.value.shape) or p.grad.dtype != p.value.dtype:
-            problems.append(f"{label}.grad is {tuple(p.grad.shape)} {p.grad.dtype}, value is "
+    for (label, p), g in zip(params, grads):
+        if tuple(g.shape) != tuple(p.value.shape) or p.grad.dtype != p.value.dtype:
+            problems.append(f"{label}.grad is {tuple(g.shape)} {p.grad.dtype}, value is "
                             f"{tuple(p.value.shape)} {p.value.dtype}")
     out.append(StructuralResult("gradient shapes and dtypes match their tensors", not problems, "; ".join(problems)))
 
@@ -355,18 +478,18 @@ def _structural_after_backward(layer, params, x, dx, grads, dy, dy_before, value
                                 "dy was modified in place"))
 
     # Backward again WITHOUT zeroing: the cache must still be intact and grads must add up (2x).
-    dx_again = layer.backward(dy)
-    bad = [label for (label, p), g in zip(params, grads) if not _same(backend.to_numpy(p.grad), 2 * g)]
-    if dx is not None and dx_again is not None and not _same(backend.to_numpy(dx_again), backend.to_numpy(dx)):
+    dx_again = call("backward (called a second time)", layer.backward, dy)
+    bad = [label for (label, p), g in zip(params, grads) if not _same(_host(p.grad), 2 * g)]
+    if dx is not None and dx_again is not None and not _same(_host(dx_again), _host(dx)):
         bad.append("dx")
     out.append(StructuralResult("backward twice gives the same gradients (and grads accumulate)", not bad,
                                 f"differs for: {', '.join(bad)} (grads overwritten instead of added, "
                                 f"or backward changed its cache)"))
 
     _zero(params)
-    dx_zero = layer.backward(dy * 0)
-    nonzero = [label for label, p in params if np.any(backend.to_numpy(p.grad) != 0)]
-    if dx_zero is not None and np.any(backend.to_numpy(dx_zero) != 0):
+    dx_zero = call("backward (with dy = 0)", layer.backward, dy * 0)
+    nonzero = [label for label, p in params if np.any(_host(p.grad) != 0)]
+    if dx_zero is not None and np.any(_host(dx_zero) != 0):
         nonzero.append("dx")
     out.append(StructuralResult("zero upstream gradient gives zero gradients", not nonzero,
                                 f"non-zero: {', '.join(nonzero)}"))
@@ -384,43 +507,46 @@ def check_loss(loss, *inputs, seed=0, max_checks=None, tol=DEFAULT_TOL, order=4,
     ``backward()`` returns the gradient of the first input, or a tuple with the gradients of the first
     len(tuple) inputs, or None (a penalty on Params, such as weight decay, that adds into ``param.grad``).
     ``wrt`` names the inputs for the report (default x0, x1, ...). Params of the loss (``loss.params()``)
-    are checked too.
+    are checked too. An exception in the loss's forward or backward is caught and reported.
     """
-    title = repr(loss)
-    params = named_params(loss)
+    title = _title(loss)
+    h = DEFAULT_H[order] if h is None else h
+    report = Report(title, tol, _method(order, h))
+    params = _all_params(loss, report)
     _require_float64(f"check_loss({title})", [(f"input {i}", a) for i, a in enumerate(inputs)]
                      + [(f"Param {n}", p.value) for n, p in params])
-    h = DEFAULT_H[order] if h is None else h
     rng = np.random.default_rng(seed)
+    names = list(wrt) if wrt is not None else [f"input {i}" for i in range(len(inputs))]
 
     def value():
-        return loss.forward(*inputs)
+        return np.array([float(call("forward", loss.forward, *inputs))])
 
-    _zero(params)
-    value()
-    grads = loss.backward()
-    if grads is None:
-        grads = ()
-    elif not isinstance(grads, tuple):
-        grads = (grads,)
-    grads = tuple(backend.to_numpy(g).copy() for g in grads)
-    pgrads = _snapshot(params)
-
-    report = Report(title, tol, _method(order, h))
-    names = list(wrt) if wrt is not None else [f"input {i}" for i in range(len(inputs))]
-    shape_problems = [f"{names[i]}: gradient {g.shape} vs input {tuple(inputs[i].shape)}"
-                      for i, g in enumerate(grads) if tuple(g.shape) != tuple(inputs[i].shape)]
-    report.structural.append(StructuralResult("gradient shapes match their inputs", not shape_problems,
-                                              "; ".join(shape_problems)))
-    if shape_problems:
-        return report
-    for i, g in enumerate(grads):
-        report.tensors.append(_compare(names[i], inputs[i], g, value, h=h, order=order, tol=tol,
-                                       max_checks=max_checks, rng=rng))
-    for (label, p), g in zip(params, pgrads):
-        report.tensors.append(_compare(label, p.value, g, value, h=h, order=order, tol=tol,
-                                       max_checks=max_checks, rng=rng))
-    _zero(params)
+    try:
+        _zero(params)
+        value()
+        grads = call("backward", loss.backward)
+        if grads is None:
+            grads = ()
+        elif not isinstance(grads, tuple):
+            grads = (grads,)
+        grads = tuple(_host(g) for g in grads)
+        pgrads = _snapshot(params)
+        shape_problems = [f"{names[i]}: gradient {g.shape} vs input {tuple(inputs[i].shape)}"
+                          for i, g in enumerate(grads) if tuple(g.shape) != tuple(inputs[i].shape)]
+        report.structural.append(StructuralResult("gradient shapes match their inputs", not shape_problems,
+                                                  "; ".join(shape_problems)))
+        sizes = sizes_of(inputs[0]) if inputs else {}
+        for i, g in enumerate(grads):
+            report.tensors.append(_compare(names[i], inputs[i], g, value, h=h, order=order, tol=tol,
+                                           max_checks=max_checks, rng=rng, sizes=sizes, kind="input",
+                                           line="the gradient your backward() returns"))
+        for (label, p), g in zip(params, pgrads):
+            report.tensors.append(_compare(label, p.value, g, value, h=h, order=order, tol=tol,
+                                           max_checks=max_checks, rng=rng, line=_param_line(label), sizes=sizes))
+    except StudentException as err:
+        _caught(report, err)
+    finally:
+        _zero(params)
     return report
 
 
@@ -438,52 +564,71 @@ def check_model(model, loss=None, x=None, target=None, *, seed=0, training=False
       with ``target = x`` by default (an autoencoder reconstructs its input). The input gradient is
       checked too.
     - a model with its own ``loss_and_backward(x, target, training=..., **step_kwargs) -> loss``
-      (``Autoencoder``, ``VAE``; pass e.g. ``eps=`` to fix a VAE's noise) and ``loss=None``.
+      (``Autoencoder``, ``VAE``; pass e.g. ``eps=`` to fix a VAE's noise) and ``loss=None``. When the
+      model keeps its loss terms in ``model.terms`` (a dict, as Autoencoder and VAE do), a failing
+      tensor whose error equals one term's gradient names that term.
+    Every layer's backward is watched during the pass: one that overwrites a gradient (``W.grad = ...``)
+    is named, even a tied decoder that runs first onto a zeroed gradient.
     """
     if x is None:
         raise ValueError("check_model: give the input batch x")
-    title = repr(model)
-    params = named_params(model)
-    _require_float64(f"check_model({title})", [("the input x", x)] + [(f"Param {n}", p.value) for n, p in params])
+    title = _title(model)
     h = DEFAULT_H[order] if h is None else h
+    report = Report(title, tol, _method(order, h))
+    params = _all_params(model, report)
+    _require_float64(f"check_model({title})", [("the input x", x)] + [(f"Param {n}", p.value) for n, p in params])
     rng = np.random.default_rng(seed)
     own_step = loss is None
     if own_step and not hasattr(model, "loss_and_backward"):
         raise TypeError(f"check_model({title}): give a loss, or a model with loss_and_backward()")
     tgt = x.copy() if target is None else target  # a copy: perturbing x must not move the target
+    term_names = []
 
     def value():
         _reseed(model, seed)
         if own_step:
-            result = model.loss_and_backward(x, target, training=training, **step_kwargs)
+            result = call("loss_and_backward", model.loss_and_backward, x, target, training=training, **step_kwargs)
             _zero(params)  # this evaluation only wants the number
-            return result
-        return loss.forward(model.forward(x, training=training), tgt)
+            terms = getattr(model, "terms", None) or {}
+            return np.array([float(result)] + [float(terms[k]) for k in term_names])
+        out = call("forward", model.forward, x, training=training)
+        return np.array([float(call("loss forward", loss.forward, out, tgt))])
 
-    _zero(params)
-    _reseed(model, seed)
-    values_before = [backend.to_numpy(p.value).copy() for _, p in params]
-    if own_step:
-        model.loss_and_backward(x, target, training=training, **step_kwargs)
-        dx = None
-    else:
-        loss.forward(model.forward(x, training=training), tgt)
-        dx = model.backward(loss.backward())
-    grads = _snapshot(params)
-    dx_host = None if dx is None else backend.to_numpy(dx).copy()
+    try:
+        _zero(params)
+        _reseed(model, seed)
+        values_before = [backend.to_numpy(p.value).copy() for _, p in params]
+        found = []
+        with watch_overwrites(model, np.random.default_rng(seed + 1), found):
+            if own_step:
+                call("loss_and_backward", model.loss_and_backward, x, target, training=training, **step_kwargs)
+                dx = None
+                terms = getattr(model, "terms", None)
+                if isinstance(terms, dict):
+                    term_names = [k for k in terms if k != "loss"]
+            else:
+                call("loss forward", loss.forward, call("forward", model.forward, x, training=training), tgt)
+                dx = call("backward", model.backward, call("loss backward", loss.backward))
+        grads = _snapshot(params)
+        dx_host = None if dx is None else _host(dx)
 
-    report = Report(title, tol, _method(order, h))
-    changed = [label for (label, p), v in zip(params, values_before)
-               if not np.array_equal(backend.to_numpy(p.value), v)]
-    report.structural.append(StructuralResult("backward leaves parameter values unchanged", not changed,
-                                              f"changed: {', '.join(changed)}"))
-    if dx_host is not None:
-        report.tensors.append(_compare("input x", x, dx_host, value, h=h, order=order, tol=tol,
-                                       max_checks=max_checks, rng=rng))
-    for (label, p), g in zip(params, grads):
-        report.tensors.append(_compare(label, p.value, g, value, h=h, order=order, tol=tol,
-                                       max_checks=max_checks, rng=rng))
-    _zero(params)
+        changed = [label for (label, p), v in zip(params, values_before)
+                   if not np.array_equal(backend.to_numpy(p.value), v)]
+        report.structural.append(StructuralResult("backward leaves parameter values unchanged", not changed,
+                                                  f"changed: {', '.join(changed)}"))
+        _overwrites(report, found)
+        sizes = sizes_of(x)
+        if dx_host is not None:
+            report.tensors.append(_compare("input x", x, dx_host, value, h=h, order=order, tol=tol,
+                                           max_checks=max_checks, rng=rng, line="the dx the model returns",
+                                           sizes=sizes, kind="input"))
+        for (label, p), g in zip(params, grads):
+            report.tensors.append(_compare(label, p.value, g, value, h=h, order=order, tol=tol, max_checks=max_checks,
+                                           rng=rng, line=_param_line(label), sizes=sizes, term_names=term_names))
+    except StudentException as err:
+        _caught(report, err)
+    finally:
+        _zero(params)
     return report
 
 
