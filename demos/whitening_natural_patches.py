@@ -14,8 +14,9 @@ before that.
 
 Two numbers score each of the 25 filters (a unit's incoming weights, as an 8x8 image w):
   orientation     the coherence of the filter's structure tensor J = sum over pixels of g g.T,
-                  g = (dw/dx, dw/dy): (l1 - l2) / (l1 + l2) for J's eigenvalues l1 >= l2. 1 = all
-                  gradients along one direction (an oriented edge, bar or grating), 0 = none preferred
+                  g = (dw/dx, dw/dy) by central differences at the inner 6x6 pixels: (l1 - l2) / (l1 + l2)
+                  for J's eigenvalues l1 >= l2. 1 = all gradients along one direction (an oriented edge,
+                  bar or grating), 0 = no direction preferred (a round blob)
   peak frequency  where the filter's power spectrum peaks, in cycles per 8 pixels: blobs and ramps
                   about 1, bars a pixel or two wide 2-3
 Random Gaussian filters are scored too, as the floor.
@@ -71,8 +72,8 @@ def orientation(F):
     """Per filter: coherence (l1 - l2) / (l1 + l2) of the structure tensor sum g g.T. (K, H, W) -> (K,)."""
     import numpy as np
 
-    gx = np.diff(F, axis=2)[:, :-1, :]  # (K, H-1, W-1): horizontal differences
-    gy = np.diff(F, axis=1)[:, :, :-1]  # (K, H-1, W-1): vertical differences
+    gx = (F[:, 1:-1, 2:] - F[:, 1:-1, :-2]) / 2  # (K, H-2, W-2): central differences at the inner pixels
+    gy = (F[:, 2:, 1:-1] - F[:, :-2, 1:-1]) / 2  # (K, H-2, W-2)
     jxx, jyy, jxy = (gx * gx).sum(axis=(1, 2)), (gy * gy).sum(axis=(1, 2)), (gx * gy).sum(axis=(1, 2))
     return np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (jxx + jyy)  # (l1 - l2)/(l1 + l2) of [[jxx, jxy], [jxy, jyy]]
 

@@ -31,7 +31,7 @@ def test_every_demo_is_listed():
     assert set(NAMES) == {
         "dense_ae", "stacked_greedy_vs_end_to_end", "sparse_l1_vs_kl", "conv_upsample_vs_transpose", "denoising",
         "ae_vs_vae_generation", "pca_vs_linear_vs_nonlinear", "features_for_classifier", "anomaly_detection",
-        "whitening_natural_patches",
+        "whitening_natural_patches", "inpainting", "colorization",
         "image_search", "compression",
     }
 
