@@ -33,6 +33,7 @@ def test_every_demo_is_listed():
         "ae_vs_vae_generation", "pca_vs_linear_vs_nonlinear", "features_for_classifier", "anomaly_detection",
         "whitening_natural_patches", "inpainting", "colorization",
         "image_search", "compression",
+        "dbn_pretraining",
     }
 
 

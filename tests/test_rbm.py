@@ -56,6 +56,23 @@ def reference_gradient(W, b, c, X):
     return pos, neg
 
 
+def central_differences(f, params, h=1e-5):
+    """(f(p + h) - f(p - h)) / 2h for every entry of every array in params (changed in place and restored)."""
+    numerics = []
+    for param in params:
+        numeric = np.zeros_like(param)
+        for i in np.ndindex(param.shape):
+            old = param[i]
+            param[i] = old + h
+            up = f()
+            param[i] = old - h
+            down = f()
+            param[i] = old
+            numeric[i] = (up - down) / (2 * h)
+        numerics.append(numeric)
+    return numerics
+
+
 # -- the model: free energy and conditionals against the joint table ------------------------------------
 
 
@@ -92,17 +109,8 @@ def test_exact_phases_match_the_code_statistics_and_the_finite_difference_gradie
         np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-12)
     # and positive - negative is the gradient of the exact log-likelihood (central differences, float64)
     grads = [p - n for p, n in zip(pos, neg)]
-    h = 1e-5
-    for param, grad in zip((rbm.W, rbm.b, rbm.c), grads):
-        numeric = np.zeros_like(param)
-        for i in np.ndindex(param.shape):
-            old = param[i]
-            param[i] = old + h
-            up = reference_log_likelihood(rbm.W, rbm.b, rbm.c, X)
-            param[i] = old - h
-            down = reference_log_likelihood(rbm.W, rbm.b, rbm.c, X)
-            param[i] = old
-            numeric[i] = (up - down) / (2 * h)
+    for grad, numeric in zip(grads, central_differences(lambda: reference_log_likelihood(rbm.W, rbm.b, rbm.c, X),
+                                                        (rbm.W, rbm.b, rbm.c))):
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -123,17 +131,7 @@ def test_gaussian_hidden_free_energy_by_quadrature_and_its_gradient():
     pv = np.exp(-(F - F.min()))
     grads = [p - n for p, n in zip(rbm.statistics(X, rbm.hidden_mean(X)),
                                    rbm.statistics(Vs, rbm.hidden_mean(Vs), weights=pv / pv.sum()))]
-    h = 1e-5
-    for param, grad in zip((rbm.W, rbm.b, rbm.c), grads):
-        numeric = np.zeros_like(param)
-        for i in np.ndindex(param.shape):
-            old = param[i]
-            param[i] = old + h
-            up = rbm.exact_log_likelihood(X)
-            param[i] = old - h
-            down = rbm.exact_log_likelihood(X)
-            param[i] = old
-            numeric[i] = (up - down) / (2 * h)
+    for grad, numeric in zip(grads, central_differences(lambda: rbm.exact_log_likelihood(X), (rbm.W, rbm.b, rbm.c))):
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -321,3 +319,13 @@ def test_pretrain_unrolls_the_rbms_with_tied_initial_weights():
     for rbm, _ in reversed(levels):
         h = rbm.visible_mean(h)
     np.testing.assert_allclose(model.reconstruct(X[:5]), h, rtol=1e-4, atol=1e-5)
+
+
+def test_visible_probs_keeps_the_chain_visible_units_as_probabilities():
+    rbm = tiny_rbm()
+    h = rbm.sample_hidden(rbm.hidden_mean(tiny_data()))
+    v, ph, _ = rbm.gibbs(h, k=1, visible_probs=True)
+    np.testing.assert_array_equal(v, rbm.visible_mean(h))  # no draw: the probabilities themselves
+    np.testing.assert_array_equal(ph, rbm.hidden_mean(v))
+    v_drawn, _, _ = rbm.gibbs(h, k=1)
+    assert set(np.unique(v_drawn)) <= {0.0, 1.0}  # the default draws 0/1 states

@@ -514,8 +514,8 @@ def dbn_ae(n_in: int, sizes=None, *, code_activation: str = "identity", seed=0,
                       seed=seed, dtype=dtype)
 
 
-MODELS["dbn"] = ("deep belief autoencoder (784-1000-500-250-30 mirrored, sigmoid): pretrain with stacked RBMs "
-                 "(tinyae.rbm.pretrain), then fine-tune")
+MODELS["dbn"] = ("deep belief autoencoder (784-1000-500-250-30, sigmoid), here from random weights; "
+                 "RBM-pretrain it with tinyae.rbm.pretrain")
 _DENSE_BUILDERS["dbn"] = dbn_ae
 
 
