@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tinyae.gradcheck import check_layer, check_loss, check_model
-from tinyae.layers import Dense, Sigmoid
+from tinyae.layers import Dense, MaxPool2D, Sigmoid
 from tinyae.layers.base import Layer, Param
 from tinyae.losses import MSE
 from tinyae.models import Autoencoder, Sequential
@@ -261,6 +261,12 @@ def unit_input(shape, seed=1):
     return np.random.default_rng(seed).uniform(0.05, 0.95, size=shape)
 
 
+def pool_tie():
+    x = rng_input((1, 1, 4, 4))
+    x[0, 0, :2, :2] = [[2.0, 2.0], [0.1, 0.2]]  # two equal maxima in the first window
+    return x
+
+
 def tied_stack(overwrite):
     enc = Dense(4, 3, dtype=np.float64, seed=0)
     return Sequential(enc, Sigmoid(), StudentTied(enc, overwrite=overwrite))
@@ -307,6 +313,9 @@ PLANTED = [
      "term", "'kl_sparsity'"),
     ("ReLU checked at its kink", lambda: check_layer(StudentReLU(), np.array([[0.0, 1.0, -2.0, 0.5]])), "kink",
      "not a bug in your code"),
+    ("max-pool checked at a tie", lambda: check_layer(MaxPool2D(2), pool_tie()), "kink", "each sits next to a kink"),
+    ("ReLU checked within 2h of its kink", lambda: check_layer(StudentReLU(), np.array([[3e-5, 1.0, -2.0]])), "kink",
+     "the stencil's steps reach across a bend"),
     ("a layer that forgets params()", lambda: check_layer(ForgotParams(), rng_input((5, 4))), "not_in_params",
      "params() does not yield"),
     ("... and its 7x wrong dW", lambda: check_layer(ForgotParams(), rng_input((5, 4))), "ratio",

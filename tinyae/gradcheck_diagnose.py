@@ -234,8 +234,12 @@ def kink_message(name, kinks, n_failed, checked, sides, h):
     rest = n_failed - len(kinks)
     which = "it sits" if n_failed == 1 else "each sits" if rest == 0 else f"{len(kinks)} of them sit"
     at = tuple(int(i) for i in kinks[0])
-    head = (f"{name}: fails at {n_failed} of {checked} entries, and {which} next to a kink (at {at} the slope "
-            f"is {left:.4g} on one side and {right:.4g} on the other): a ReLU at 0, a max-pool tie or |x| at 0. ")
+    if abs(left - right) <= 1e-6 * (abs(left) + abs(right)):
+        detail = f"at {at} the slope right there is {left:.4g}, but the stencil's steps reach across a bend"
+    else:
+        detail = f"at {at} the slope is {left:.4g} on one side and {right:.4g} on the other"
+    head = (f"{name}: fails at {n_failed} of {checked} entries, and {which} next to a kink ({detail}): a ReLU "
+            f"at 0, a max-pool tie or |x| at 0. ")
     if rest:
         return head + f"The other {rest} failing entries are not at kinks: look at those for a bug."
     return head + (f"Finite differences cannot measure a slope there, so this is not a bug in your code: choose "

@@ -1,39 +1,8 @@
 """What a gradient check found: the ``Report`` of ``check_layer`` / ``check_loss`` / ``check_model``.
 
 A report keeps the evidence, not only the verdict, so that a student (or a grader's script) can see
-the pattern of a bug:
-
-    report.passed                 True only if every tensor and every structural check passed
-    report.max_error              the largest relative error of any tensor
-    report.tensors                one ``TensorResult`` per checked tensor (input x first, then the Params)
-    report.tensor("W")            the TensorResult of that tensor (KeyError names the ones there are)
-    report.structural             ``StructuralResult``s: contract checks finite differences cannot see
-    report.diagnoses              every ``Diagnosis`` (the patterns found in the failures); [] for correct code
-    report.hints                  the same as plain sentences
-    report.exception              a ``CaughtException`` when the student's forward/backward raised, else None
-    report.failures()             one line per failed tensor or structural check
-    report.to_dict()              all of it as JSON-ready data (``tinyae gradcheck FILE --json`` prints it)
-    report.raise_if_failed()      raise ``GradcheckError`` with the whole text
-
-A ``TensorResult`` (``t = report.tensor("W")``) holds:
-
-    t.name, t.shape, t.passed     the tensor, its shape, the verdict
-    t.checked, t.n_failed         how many entries were compared, how many exceed the tolerance
-    t.max_error, t.where          the largest relative error and its index
-    t.analytic, t.numeric         backward's and finite differences' values at that index
-    t.indices                     the compared indices (tuples), in order
-    t.analytic_values, t.numeric_values, t.errors     1-D float64 arrays over those indices
-    t.gradient                    the whole gradient backward produced (a NumPy copy, whatever its shape)
-    t.analytic_array(), t.numeric_array()   the same shaped like the tensor (NaN where not compared)
-    t.worst(k)                    the k worst entries as (index, analytic, numeric, error) tuples
-    t.wrong_shape                 True when backward's gradient does not have the tensor's shape
-    t.kinks                       indices of failing entries where the function has a kink
-    t.diagnoses                   the Diagnosis objects about this tensor
-
-A ``Diagnosis`` has a stable ``code`` for graders ("ratio", "sign", "transpose", "wrong_shape", "zeros",
-"flipped_kernel", "dx_uses_param", "input_for_output", "only_dx", "only_param", "kink", "term",
-"not_in_params", "overwrites", "exception"), the ``tensor`` it is about (None: the whole object),
-the ``message`` printed, and ``value`` (the ratio, the permutation, ... or None).
+the pattern of a bug. ``Report``'s docstring lists the programmatic API (``help(Report)``); the names
+are re-exported by ``tinyae.gradcheck``.
 """
 
 from __future__ import annotations
@@ -204,8 +173,41 @@ class StructuralResult:
 class Report:
     """Result of a gradient check; ``str(report)`` is a readable table, ``report.passed`` a bool.
 
-    The programmatic API (for graders and exercises) is described in the module docstring of
-    ``tinyae.gradcheck_report``.
+    The programmatic API, for graders and exercises (all of it stays; new names may be added):
+
+        report.passed                 True only if every tensor and every structural check passed
+        report.max_error              the largest relative error of any tensor
+        report.tensors                one ``TensorResult`` per checked tensor (input x first, then the Params)
+        report.tensor("W")            the TensorResult of that tensor (KeyError names the ones there are)
+        report.structural             ``StructuralResult``s: contract checks finite differences cannot see
+        report.diagnoses              every ``Diagnosis`` (the patterns found in the failures); [] for correct code
+        report.hints                  the same as plain sentences
+        report.exception              a ``CaughtException`` when the student's forward/backward raised, else None
+        report.failures()             one line per failed tensor or structural check
+        report.to_dict()              all of it as JSON-ready data (``tinyae gradcheck FILE --json`` prints it)
+        report.explain()              the text below the table: what failed, the worst entries, the diagnosis
+        report.notes                  the Diagnoses about the whole object (not one tensor), also in diagnoses
+        report.raise_if_failed()      raise ``GradcheckError`` with the whole text
+
+    A ``TensorResult`` (``t = report.tensor("W")``) holds:
+
+        t.name, t.shape, t.passed     the tensor, its shape, the verdict
+        t.checked, t.n_failed         how many entries were compared, how many exceed the tolerance
+        t.max_error, t.where          the largest relative error and its index
+        t.analytic, t.numeric         backward's and finite differences' values at that index
+        t.indices                     the compared indices (tuples), in order
+        t.analytic_values, t.numeric_values, t.errors     1-D float64 arrays over those indices
+        t.gradient                    the whole gradient backward produced (a NumPy copy, whatever its shape)
+        t.analytic_array(), t.numeric_array()   the same shaped like the tensor (NaN where not compared)
+        t.worst(k)                    the k worst entries as (index, analytic, numeric, error) tuples
+        t.wrong_shape                 True when backward's gradient does not have the tensor's shape
+        t.kinks                       indices of failing entries where the function has a kink
+        t.diagnoses                   the Diagnosis objects about this tensor
+
+    A ``Diagnosis`` has a stable ``code`` for graders ("ratio", "sign", "transpose", "wrong_shape", "zeros",
+    "flipped_kernel", "dx_uses_param", "input_for_output", "only_dx", "only_param", "kink", "term",
+    "not_in_params", "overwrites", "exception"), the ``tensor`` it is about (None: the whole object),
+    the ``message`` printed, and ``value`` (the ratio, the permutation, ... or None).
     """
 
     title: str
