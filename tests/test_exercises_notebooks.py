@@ -63,3 +63,21 @@ def test_every_blank_notebook_reports_not_done(tmp_path, monkeypatch):
     for name, text in outputs.items():
         assert "not written yet: YOUR CODE HERE" in text and "parts pass (seed" in text, f"{name}:\n{text}"
         assert "Traceback" not in text, f"{name}:\n{text}"
+
+
+def test_a_students_notebook_is_checked_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from tinyae.cli import main
+
+    folder = tmp_path / "work"
+    assert main(["exercise", "start", "relu", "--notebook", "--dir", str(folder)]) == 0
+    path = folder / "relu.ipynb"
+    assert main(["exercise", "check", "relu", "--dir", str(folder)]) == 1
+    assert "not written yet: YOUR CODE HERE at relu.ipynb" in capsys.readouterr().out
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if "exercise" in c["metadata"].get("tags", []))
+    cell["source"] = source.split_module(source.student_text("relu", solutions=True))[1]  # the student solved it
+    path.write_text(json.dumps(nb))
+    assert main(["exercise", "check", "relu", "--dir", str(folder)]) == 0
+    assert "4/4 parts pass: done." in capsys.readouterr().out

@@ -21,7 +21,7 @@ import secrets
 from tinyae.exercises.checking import CheckResult, PartResult, run_part
 from tinyae.exercises.course import EXERCISES, STAGES, Exercise, get, next_after
 
-__all__ = ["check", "CheckResult", "PartResult", "EXERCISES", "STAGES", "Exercise", "get"]
+__all__ = ["check", "hint", "CheckResult", "PartResult", "EXERCISES", "STAGES", "Exercise", "get"]
 
 
 def next_step_text(ex: Exercise, result: CheckResult, how: str = "cli") -> str:
@@ -67,6 +67,21 @@ def check(name: str, *targets, seed: int | None = None, verbose: bool = True) ->
     if verbose:
         print(result)
     return result
+
+
+def hint(name: str, folder: str | None = None) -> list:
+    """Print the hints of exercise ``name`` shown so far plus one more (counted in ``folder``, by default
+    ./tinyae-exercises, as ``tinyae exercise hint`` counts them); return them."""
+    from tinyae.exercises import files
+
+    ex = get(name)
+    hints, last = files.next_hint(ex, folder or files.DEFAULT_DIR)
+    print(f"{ex.name}: hints {len(hints)} of {len(ex.hints)} (derivation: docs/{ex.docs})")
+    for i, text in enumerate(hints, 1):
+        print(f"  {i}. {text}")
+    if last:
+        print("That is every hint; the derivation page works through it line by line.")
+    return hints
 
 
 def _raise(exc):

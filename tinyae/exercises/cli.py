@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tinyae.exercises import check, course, files, source
+from tinyae.exercises import check, course, files, hint, source
 
 
 def configure(parser):
@@ -111,13 +111,7 @@ def _check(args) -> int:
 
 
 def _hint(args) -> int:
-    ex = course.get(args.name)
-    hints, last = files.next_hint(ex, args.dir)
-    print(f"{ex.name}: hints {len(hints)} of {len(ex.hints)} (derivation: docs/{ex.docs})")
-    for i, h in enumerate(hints, 1):
-        print(f"  {i}. {h}")
-    if last:
-        print("That is every hint; the derivation page works through it line by line.")
+    hint(args.name, args.dir)
     return 0
 
 

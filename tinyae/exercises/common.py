@@ -74,9 +74,10 @@ class LayerCheck:
     from kinks). ``what`` names tinyae's class in messages.
     """
 
-    def __init__(self, build, reference, cases, grad_case, what, rng, training=False):
+    def __init__(self, build, reference, cases, grad_case, what, rng, training=False, names=("x", "y", "dx")):
         self.build, self.reference, self.cases, self.grad_case = build, reference, cases, grad_case
         self.what, self.rng, self.training = what, rng, training
+        self.x_name, self.y_name, self.dx_name = names  # how the messages call the input, output, input gradient
         self._report = None
 
     def parts(self):
@@ -90,9 +91,10 @@ class LayerCheck:
             mine = x.copy()
             y = s.forward(mine, training=self.training)
             if not np.array_equal(mine, x):
-                fail(f"forward changed its input x in place (x of shape {x.shape})")
-            compare("y", y, r.forward(x, training=self.training), context=f"for x of shape {x.shape}")
-        return f"y matches {self.what} for x of shapes {shapes_text(x for _, x in self.cases)}"
+                fail(f"forward changed its input {self.x_name} in place ({self.x_name} of shape {x.shape})")
+            compare(self.y_name, y, r.forward(x, training=self.training),
+                    context=f"for {self.x_name} of shape {x.shape}")
+        return f"{self.y_name} matches {self.what} for {self.x_name} of shapes {shapes_text(x for _, x in self.cases)}"
 
     def backward(self):
         for case, x in self.cases:
@@ -104,10 +106,11 @@ class LayerCheck:
             s.forward(x.copy(), training=self.training)
             dy = self.rng.normal(size=y_ref.shape)
             dx = s.backward(dy.copy())
-            compare_all([("dx", dx, r.backward(dy))] + [(f"{a.name}.grad", a.grad, b.grad) for a, b in zip(sp, rp)],
-                        context=f"for x of shape {x.shape}")
+            compare_all([(self.dx_name, dx, r.backward(dy))]
+                        + [(f"{a.name}.grad", a.grad, b.grad) for a, b in zip(sp, rp)],
+                        context=f"for {self.x_name} of shape {x.shape}")
         grads = "".join(f", {p.name}.grad" for p in student_params(self.build(self.cases[0][0])))
-        return f"dx{grads} match{'' if grads else 'es'} tinyae's for the same x"
+        return f"{self.dx_name}{grads} match{'' if grads else 'es'} tinyae's for the same {self.x_name}"
 
     def report(self):
         if self._report is None:

@@ -167,7 +167,8 @@ def notebook(name: str, solutions: bool = False):
     nb.cells = [
         v4.new_markdown_cell(markdown_from_docstring(doc)),
         v4.new_markdown_cell("Fill in every `YOUR CODE HERE` block of the next cell, run it, then run the check "
-                             "below it. `tinyae exercise hint " + name + "` gives a hint (one more each time)."),
+                             f"below it. `from tinyae.exercises import hint; hint(\"{name}\")` (or `tinyae "
+                             f"exercise hint {name}` in a terminal) gives a hint, one more each time."),
         code,
         v4.new_code_cell(check),
     ]

@@ -50,7 +50,8 @@ def parts_reparam(reparameterize, reparameterize_backward, rng):
     grad_case = (grad_shape, rng.normal(size=(3, 4)))
     parts = LayerCheck(lambda s: Step((reparameterize, reparameterize_backward), eps_of[s]),
                        lambda s: Step(reference_fns(), eps_of[s]), cases, grad_case,
-                       "z = mu + exp(0.5 logvar) eps (tinyae's VAE)", rng).parts()
+                       "mu + exp(0.5 logvar) eps (the line of tinyae's VAE)", rng,
+                       names=("[mu, logvar]", "z", "[dmu, dlogvar]")).parts()
 
     def spread():
         mu, logvar = np.array([[0.5, -1.0, 0.0]]), np.array([[0.0, 1.0, -2.0]])
