@@ -56,17 +56,24 @@ def parts_im2col(im2col, col2im, rng):
     return [("im2col", forward), ("col2im", backward), ("adjoint", adjoint)]
 
 
+def _conv_builders(Student, Ref, rng):
+    """build(case) and reference(case) for a case (C_in, C_out, kernel, stride, padding) of a conv exercise."""
+
+    def build(case):
+        C_in, C_out, k, s, p = case
+        return Student(C_in, C_out, k, s, p, seed=int(rng.integers(2**31)), dtype=F64)
+
+    def reference(case):
+        C_in, C_out, k, s, p = case
+        return Ref(C_in, C_out, k, stride=s, padding=p, dtype=F64)
+
+    return build, reference
+
+
 def parts_conv2d(Conv2D, rng):
     from tinyae.layers import Conv2D as Ref
 
-    def build(case):
-        C, F, k, s, p = case
-        return Conv2D(C, F, k, s, p, seed=int(rng.integers(2**31)), dtype=F64)
-
-    def reference(case):
-        C, F, k, s, p = case
-        return Ref(C, F, k, stride=s, padding=p, dtype=F64)
-
+    build, reference = _conv_builders(Conv2D, Ref, rng)
     cases = [((3, 2, 3, 2, 1), rng.normal(size=(2, 3, 7, 6))), ((1, 1, (2, 3), 1, 0), rng.normal(size=(1, 1, 5, 6))),
              ((2, 4, 3, 1, 2), rng.normal(size=(1, 2, 4, 5)))]
     grad_case = ((2, 3, 3, 2, 1), rng.normal(size=(2, 2, 5, 5)))
@@ -97,14 +104,7 @@ def parts_conv_transpose(ConvTranspose2D, rng):
     from tinyae.layers import Conv2D
     from tinyae.layers import ConvTranspose2D as Ref
 
-    def build(case):
-        C_in, C_out, k, s, p = case
-        return ConvTranspose2D(C_in, C_out, k, s, p, seed=int(rng.integers(2**31)), dtype=F64)
-
-    def reference(case):
-        C_in, C_out, k, s, p = case
-        return Ref(C_in, C_out, k, stride=s, padding=p, dtype=F64)
-
+    build, reference = _conv_builders(ConvTranspose2D, Ref, rng)
     cases = [((3, 2, 3, 2, 1), rng.normal(size=(2, 3, 4, 5))), ((1, 1, (2, 3), 1, 0), rng.normal(size=(1, 1, 3, 4))),
              ((2, 3, 4, 2, 1), rng.normal(size=(1, 2, 3, 3)))]
     grad_case = ((2, 2, 3, 2, 1), rng.normal(size=(2, 2, 3, 3)))
