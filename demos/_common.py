@@ -41,7 +41,22 @@ def parse_args(doc: str, name: str, argv=None, extra=None) -> argparse.Namespace
         extra(parser)
     args = parser.parse_args(argv)
     args.name = name
+    _check_args(parser, args)
     return args
+
+
+def _check_args(parser, args):
+    """The shared arguments, checked before any work: a one-line usage error, never a traceback later."""
+    from tinyae.data import DATASETS
+
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.data.lower().replace("_", "-") not in DATASETS:
+        parser.error(f"--data: unknown dataset {args.data!r}; choose one of {', '.join(DATASETS)}")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file, not a folder")
 
 
 def epochs(args, full: int, quick: int = 1) -> int:

@@ -344,7 +344,7 @@ def test_mnist_unpacked_file_with_wrong_shape(tmp_path, fake_remote):
     for name, blob in fake_remote["raw"].items():
         (folder / name).write_bytes(blob)
     (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes(0x08, (7,), bytes(7)))
-    with pytest.raises(data.DatasetUnavailableError, match=r"shape \(7,\), expected uint8 \(20,\)"):
+    with pytest.raises(data.DatasetUnavailableError, match=r"says shape \(7,\), expected \(20,\)"):
         data.load("mnist", data_dir=tmp_path)
 
 

@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 NETWORKS = {
     "dense": "dense AE 784-256-64-256-784, ReLU, BCE with logits",
@@ -116,6 +117,25 @@ def _check_args(args):
         args.rounds = 3 if args.compare else 1
     if args.rounds < 1:
         raise SystemExit("tinyae bench: --rounds must be at least 1")
+    if args.worker:
+        return
+    if args.backend == "gpu":
+        from tinyae import backend
+
+        if not backend.gpu_available():
+            raise SystemExit("tinyae bench: --backend gpu needs CuPy and a CUDA device, and none was found "
+                             "(pip install 'tinyae[cuda12]' or 'tinyae[cuda13]', or leave --backend out)")
+    if args.json:
+        target = Path(args.json)
+        if target.is_dir():
+            raise SystemExit(f"tinyae bench: --json {target} is a folder; give a file name, "
+                             f"e.g. {target / 'bench.json'}")
+        folder = target.parent
+        if not folder.is_dir():
+            raise SystemExit(f"tinyae bench: --json {target}: the folder {folder} does not exist; create it first "
+                             f"or give another path")
+        if not os.access(folder, os.W_OK):
+            raise SystemExit(f"tinyae bench: --json {target}: the folder {folder} is not writable")
 
 
 def run(args) -> int:

@@ -13,10 +13,12 @@ nothing about individual images.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def configure(parser):
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .npz written by `tinyae train` or tinyae.io.save")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a .npz written by `tinyae train` or tinyae.io.save, or the run folder that holds it")
     parser.add_argument("--data", default=None, metavar="NAME",
                         help="dataset (default: the one recorded in the checkpoint, else digits)")
     parser.add_argument("--split", choices=["test", "val", "train"], default="test", help="which split (default test)")
@@ -30,8 +32,18 @@ def run(args) -> int:
     from tinyae import data, io
     from tinyae.train import evaluate, predict
 
+    if args.batch_size < 1:
+        print(f"tinyae eval: error: --batch-size must be >= 1, got {args.batch_size}", file=sys.stderr)
+        return 2
+    path = Path(args.checkpoint)
+    if path.is_dir():  # the run folder `tinyae train` printed
+        if not (path / "model.npz").is_file():
+            print(f"tinyae eval: error: {path} is a folder without a model.npz; give a checkpoint (.npz) or the "
+                  f"folder of a run", file=sys.stderr)
+            return 2
+        path = path / "model.npz"
     try:
-        ck = io.load_checkpoint(args.checkpoint)
+        ck = io.load_checkpoint(path)
     except (io.CheckpointError, FileNotFoundError) as err:
         print(f"tinyae eval: error: {err}", file=sys.stderr)
         return 2
@@ -63,7 +75,7 @@ def run(args) -> int:
     baseline = float(((X.reshape(len(X), -1) - mean_image) ** 2).mean())
 
     trained = f", trained {ck.epoch} epochs" if ck.epoch else ""
-    print(f"{args.checkpoint}: {type(model).__name__} ({settings.get('model', 'model')}{trained})")
+    print(f"{path}: {type(model).__name__} ({settings.get('model', 'model')}{trained})")
     print(f"{name} {args.split} split, {len(X)} samples")
     width = max(len(k) for k in scores)
     print(f"  {'loss':<{width}}  {scores['loss']:.6g}   (the training objective)")

@@ -23,6 +23,7 @@ import argparse
 import inspect
 import json
 import math
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -121,6 +122,28 @@ def _check_settings(args):
     return None
 
 
+def _check_resume_settings(settings) -> str | None:
+    """The "train" settings a checkpoint of `tinyae train` carries (used to continue it), or what is wrong."""
+    from tinyae import data
+
+    if not isinstance(settings, dict):
+        return f"expected a JSON object, got {type(settings).__name__}"
+
+    def whole(value, low):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    checks = {"batch_size": (lambda v: whole(v, 1), "an int >= 1"),
+              "seed": (lambda v: whole(v, 0), "an int >= 0"),
+              "limit": (lambda v: v is None or whole(v, 1), "an int >= 1 or null"),
+              "data": (lambda v: isinstance(v, str) and v in data.DATASETS, f"one of {', '.join(data.DATASETS)}"),
+              "model": (lambda v: isinstance(v, str), "a model name"),
+              "builder_kw": (lambda v: isinstance(v, dict), "a JSON object")}
+    for key, (ok, expected) in checks.items():
+        if key in settings and not ok(settings[key]):
+            return f"{key!r} must be {expected}, got {settings[key]!r}"
+    return None
+
+
 def _check_builder_args(name: str, kw: dict):
     """--arg KEY=VALUE against the zoo builder's signature: a known name, a value of the right kind."""
     from tinyae import zoo
@@ -149,6 +172,27 @@ def _check_builder_args(name: str, kw: dict):
         if not ok:
             what = kinds.get(base, "a list of ints, e.g. [256,64]" if base == "tuple" else base)
             return f"--arg {key}: expected {what}, got {value!r}"
+    return None
+
+
+def _check_model_size(kw: dict, n_in: int, itemsize: int):
+    """A rough look at the sizes in --arg before anything is allocated: the largest weight matrix they can
+    make (the two largest sizes, the input's included) against this machine's memory."""
+    sizes = [n_in]
+    for value in kw.values():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                sizes.append(v)
+    a, b = sorted(sizes)[-2:] if len(sizes) > 1 else (1, sizes[0])
+    need = a * b * itemsize
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    if need > memory // 2:
+        args = " ".join(f"--arg {k}={json.dumps(v)}" for k, v in kw.items())
+        return (f"{args} asks for a weight matrix of about {a * b:.2g} values ({need / 2**30:.0f} GiB), more than "
+                f"half of this machine's {memory / 2**30:.0f} GiB; give smaller sizes")
     return None
 
 
@@ -212,7 +256,10 @@ def run(args) -> int:
             ck = io.load_checkpoint(resume)
         except (io.CheckpointError, FileNotFoundError) as err:
             return _fail(str(err))
-        settings = ck.extra.get("train", {}) if isinstance(ck.extra.get("train"), dict) else {}
+        settings = ck.extra.get("train", {})
+        problem = _check_resume_settings(settings)
+        if problem:
+            return _fail(f"{resume}: the saved training settings are damaged: {problem}")
         model, optimizer, history = ck.model, ck.optimizer, ck.history
         initial_epoch = ck.epoch or 0
         name = settings.get("model", "model")
@@ -278,6 +325,9 @@ def _train_and_save(args, name, builder_kw, out_dir, model, optimizer, history, 
     except (ValueError, data.DatasetUnavailableError) as err:
         return _fail(str(err))
     if model is None:
+        problem = _check_model_size(builder_kw, int(np.prod(ds.image_shape)), np.dtype(args.dtype).itemsize)
+        if problem:
+            return _fail(f"cannot build {name!r}: {problem}")
         try:
             model = zoo.build(name, ds.image_shape, seed=args.seed, dtype=np.dtype(args.dtype), **builder_kw)
         except (TypeError, ValueError) as err:

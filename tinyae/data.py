@@ -242,7 +242,13 @@ def load(
     if key == "digits":
         X_pool, y_pool, X_test, y_test, to_unit, image_shape, classes = _digits()
     else:
-        X_pool, y_pool, X_test, y_test, to_unit, image_shape, classes = _idx_dataset(key, data_dir, download)
+        try:
+            X_pool, y_pool, X_test, y_test, to_unit, image_shape, classes = _idx_dataset(key, data_dir, download)
+        except OSError as err:  # an unreadable cache folder or file: say which, and what to change
+            where = getattr(err, "filename", None) or dataset_dir(key, data_dir)
+            raise DatasetUnavailableError(
+                f"tinyae.data.load({key!r}): cannot read the data cache at {where}: {err.strerror or err}; make it "
+                f"readable, or give another folder (--data-dir DIR, or TINYAE_DATA_DIR=DIR)") from err
 
     n_val = round(val_fraction * len(y_pool))
     train_idx, val_idx = _stratified_split(y_pool, n_val, backend.make_rng(seed))
@@ -308,8 +314,12 @@ def _idx_dataset(key, data_dir, download):
     paths = {role: _ensure_file(key, remote, role, folder, download) for role in remote.files}
     arrays = {}
     for role, path in paths.items():
-        arr = load_idx(path)
         want = tuple(remote.files[role].shape)
+        try:
+            arr = load_idx(path, expect_shape=want)  # a header that claims another shape is refused unread
+        except ValueError as err:
+            raise DatasetUnavailableError(f"tinyae.data.load({key!r}): {err}; the file is not the published one. "
+                                          f"Delete it and load again.") from err
         if arr.shape != want or arr.dtype != np.uint8:
             raise DatasetUnavailableError(
                 f"tinyae.data.load({key!r}): {path} holds a {arr.dtype} array of shape {arr.shape}, "
@@ -471,14 +481,16 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 24
 
 
-def load_idx(path) -> np.ndarray:
+def load_idx(path, expect_shape=None) -> np.ndarray:
     """Read an IDX file (gzipped or not) into a NumPy array of native byte order.
 
     Layout: magic ``00 00 <type> <ndim>``, then ``ndim`` big-endian uint32 sizes, then
     ``prod(sizes)`` big-endian values of the type (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
     0x0D float32, 0x0E float64). Gzip is recognised by its magic bytes, not by the file name.
     Only bytes are parsed (nothing is ever unpickled or executed). A wrong magic, an unknown type code,
-    missing data or bytes after the data raise ValueError naming the file.
+    missing data or bytes after the data raise ValueError naming the file. With ``expect_shape``, a header
+    that claims another shape is refused before any data is read (a small file cannot make it allocate
+    what its header claims).
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -506,6 +518,8 @@ def load_idx(path) -> np.ndarray:
                     f"got {len(header)}"
                 )
             shape = tuple(int(s) for s in np.frombuffer(header, dtype=">u4"))
+            if expect_shape is not None and shape != tuple(expect_shape):
+                raise ValueError(f"load_idx({path}): the header says shape {shape}, expected {tuple(expect_shape)}")
             dtype = IDX_TYPES[type_code]
             nbytes = math.prod(shape) * dtype.itemsize
             data = _read_up_to(f, nbytes)

@@ -44,12 +44,15 @@ one go (tests/test_io.py checks it in float32).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import math
 import os
 import tempfile
+import time
+import warnings
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,13 +169,21 @@ def save(path, model, optimizer=None, history=None, extra=None, epoch=None) -> P
     manifest["arrays"] = checksums
     arrays[META_KEY] = np.frombuffer(_json_bytes(manifest, "the model config, history or extra"), dtype=np.uint8)
 
+    bad = [name[len(PARAM_PREFIX):] for name, value in arrays.items()
+           if name.startswith(PARAM_PREFIX) and not np.isfinite(value).all()]
+    if bad:
+        warnings.warn(f"tinyae.io.save({str(path)!r}): Param(s) {bad[:5]} hold NaN/Inf values; the checkpoint "
+                      f"is written as asked, but the model it holds computes NaN", RuntimeWarning, stacklevel=2)
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a checkpoint gets the user's usual mode
         os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
     except BaseException:
         try:
@@ -181,6 +192,42 @@ def save(path, model, optimizer=None, history=None, extra=None, epoch=None) -> P
             pass
         raise
     return path
+
+
+STALE_SECONDS = 600  # a temporary file of unknown origin this old is left over from a killed save
+
+
+def _remove_stale_temporaries(path: Path):
+    """Delete the temporary files that earlier saves of ``path`` left behind when they were killed
+    (``.<name>.<pid>.<random>.tmp``): those of processes that no longer run, and, when the name carries no
+    process id, those older than STALE_SECONDS. A save still running in another process keeps its file."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid_text = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        try:
+            if pid_text.isdigit():
+                if int(pid_text) == os.getpid() or _process_alive(int(pid_text)):
+                    continue
+            elif time.time() - tmp.stat().st_mtime < STALE_SECONDS:
+                continue
+            tmp.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _optimizer_meta(optimizer, labels: dict, arrays: dict) -> dict:
@@ -228,6 +275,8 @@ def load_checkpoint(path, device: str = "cpu") -> Checkpoint:
         raise FileNotFoundError(f"{where}: no such file")
     with _open_npz(path, where) as npz:
         manifest = _read_manifest(npz, where)
+        _check_fields(manifest, where)
+        _check_headers(path, manifest, where)  # shapes and sizes, before any array or layer is allocated
         arrays = _read_arrays(npz, manifest, where)
     model = _rebuild_model(manifest, arrays, where)
     optimizer, optimizer_state = _rebuild_optimizer(manifest, model, arrays, where)
@@ -239,6 +288,10 @@ def load_checkpoint(path, device: str = "cpu") -> Checkpoint:
             history = History.from_state(manifest["history"])
         except ValueError as err:
             raise CheckpointError(f"{where}: the saved history is damaged: {err}") from err
+    bad = [label for label, p in model.named_params() if not np.isfinite(p.value).all()]
+    if bad:
+        warnings.warn(f"{where}: Param(s) {bad[:5]} hold NaN/Inf values: the model will compute NaN "
+                      f"(saved after training diverged?)", RuntimeWarning, stacklevel=2)
     if device != "cpu":
         model.to(device)  # the optimizer's buffers follow their Params on first use
     model.eval()
@@ -256,13 +309,18 @@ class _open_npz:
         self.path, self.where = path, where
 
     def __enter__(self):
+        with open(self.path, "rb") as f:
+            head = f.read(8)
+        if not head.startswith(b"PK\x03\x04") and not head.startswith(b"PK\x05\x06"):
+            raise CheckpointError(f"{self.where}: {_what_file(head)}, not a tinyae checkpoint (a .npz archive); "
+                                  f"`tinyae train` saves its checkpoint as model.npz in the run folder")
         try:
             npz = np.load(self.path, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # a damaged archive can raise nearly anything inside zipfile
             raise CheckpointError(f"{self.where}: not a readable .npz archive, the file is truncated or corrupt "
-                                  f"({type(err).__name__}: {err})") from err
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{self.where}: this is a single .npy array, not a tinyae checkpoint (.npz)")
+                                  f"({_describe(err)})") from err
         self.npz = npz
         return npz
 
@@ -270,20 +328,176 @@ class _open_npz:
         self.npz.close()
 
 
+def _what_file(head: bytes) -> str:
+    """What a file that is not a zip archive probably is, from its first bytes."""
+    text = head.lstrip()
+    if text[:1] in (b"{", b"["):
+        return "this is a JSON file (a run's history.json?)"
+    if head.startswith(b"\x93NUMPY"):
+        return "this is a single .npy array"
+    if head.startswith(b"\x1f\x8b"):
+        return "this is a gzip file"
+    if not head:
+        return "the file is empty"
+    return f"the file starts with bytes {head[:4].hex(' ')}"
+
+
+def _describe(err: BaseException) -> str:
+    """An exception as 'Type: message', without NumPy's advice to load with pickle (never safe here)."""
+    text = str(err)
+    if "pickle" in text:
+        text = "it holds Python objects, which a checkpoint never does (tinyae never loads them: that could run code)"
+    return f"{type(err).__name__}: {text}"[:300]
+
+
 def _read_member(npz, name, where) -> np.ndarray:
     try:
         return npz[name]
-    except ValueError as err:  # object arrays (which would need pickle) land here too
-        raise CheckpointError(f"{where}: array {name!r} cannot be read safely: {err}") from err
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
-        raise CheckpointError(f"{where}: array {name!r} is damaged (the file is truncated or was modified): "
-                              f"{type(err).__name__}: {err}") from err
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # damaged bytes reach tokenize, zlib, zipfile, NumPy's header parser, ...
+        raise CheckpointError(f"{where}: member {name!r} is damaged (the file is truncated or was modified): "
+                              f"{_describe(err)}") from err
+
+
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_DEFLATE_RATIO = 100  # tinyae writes its arrays uncompressed; real float weights do not compress 100x
+
+
+def _check_headers(path, manifest, where):
+    """Read every member's .npy header (a few hundred bytes each) and refuse, before anything is allocated:
+    a header whose shape and dtype do not match the member's size, a compressed member that would expand far
+    beyond its stored bytes, a Param whose shape differs from the manifest's, and a model config that asks
+    for far more values than the file's arrays hold (an edited config would allocate them all at rebuild)."""
+    shapes = {}
+    for entry in manifest["params"]:
+        shapes[PARAM_PREFIX + entry["label"]] = tuple(entry["shape"])
+    declared = 0
+    try:
+        zf = zipfile.ZipFile(path)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:
+        raise CheckpointError(f"{where}: not a readable .npz archive ({_describe(err)})") from err
+    with zf:
+        for info in zf.infolist():
+            name = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED and \
+                    info.file_size > MAX_DEFLATE_RATIO * info.compress_size + (1 << 20):
+                raise CheckpointError(f"{where}: member {name!r} would expand from {info.compress_size} to "
+                                      f"{info.file_size} bytes; refused (tinyae writes checkpoints uncompressed)")
+            try:
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = reader(f)
+                    offset = f.tell()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:
+                raise CheckpointError(f"{where}: member {name!r} has a damaged header: {_describe(err)}") from err
+            if dtype.hasobject or dtype.kind not in "biuf":
+                raise CheckpointError(f"{where}: member {name!r} has dtype {dtype} and cannot be read safely "
+                                      f"(a checkpoint holds numbers only)")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if offset + nbytes != info.file_size:
+                raise CheckpointError(f"{where}: member {name!r}: its header claims shape {shape} of {dtype} "
+                                      f"({nbytes} bytes) but the member holds {info.file_size - offset} bytes")
+            if name == META_KEY and nbytes > MAX_MANIFEST_BYTES:
+                raise CheckpointError(f"{where}: member {name!r} is {nbytes} bytes; a manifest is never that large")
+            if name in shapes:
+                if tuple(shape) != shapes[name]:
+                    raise CheckpointError(f"{where}: Param {name[len(PARAM_PREFIX):]!r} has shape {tuple(shape)} "
+                                          f"in the file (member {name!r}), but the manifest needs {shapes[name]}")
+                declared += math.prod(shape)
+    bound, example = _config_size_bound(manifest["model"])
+    if bound > 64 * declared + (1 << 20):
+        raise CheckpointError(f"{where}: the model config asks for layers of up to about {bound:.3g} values "
+                              f"(e.g. {example}), but the file's Params hold {declared}; the config was edited "
+                              f"or belongs to another file")
+
+
+def _config_size_bound(config) -> tuple:
+    """An upper bound on the number of parameters the layer specs in ``config`` would allocate, without
+    building anything: for each layer's constructor arguments, the product plus the sum of its positive ints
+    (Dense: in*out + in + out >= its in*out + out Params; Conv2D: in*out*kh*kw*...). Returns (bound, the
+    largest layer as text)."""
+    total, largest = 0, (0, "")
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            cfg = node.get("config")
+            if isinstance(cfg, dict) and isinstance(node.get("class"), str):
+                ints = []
+                for value in cfg.values():
+                    for v in value if isinstance(value, list) else [value]:
+                        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                            ints.append(v)
+                size = math.prod(ints) + sum(ints) if ints else 0
+                total += size
+                if size > largest[0]:
+                    args = ", ".join(f"{k}={v}" for k, v in cfg.items())
+                    largest = (size, f"{node['class']}({args})"[:120])
+            stack.extend(v for k, v in node.items() if k != "config")
+    return total, largest[1]
+
+
+def _is_int(value, low=None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and (low is None or value >= low)
+
+
+def _check_fields(manifest, where):
+    """Every JSON field that load_checkpoint uses, checked for its kind and range: a CheckpointError naming
+    the field, never a TypeError, OverflowError or a division by zero later."""
+    for i, entry in enumerate(manifest["params"]):
+        if not (isinstance(entry, dict) and isinstance(entry.get("label"), str)
+                and isinstance(entry.get("shape"), list) and all(_is_int(s, 0) for s in entry["shape"])):
+            raise CheckpointError(f"{where}: the manifest's params[{i}] must be {{'label': str, 'shape': [ints "
+                                  f">= 0]}}, got {str(entry)[:100]}")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest["arrays"].items()):
+        raise CheckpointError(f"{where}: the manifest's 'arrays' must map names to SHA-256 strings")
+    epoch = manifest.get("epoch")
+    if epoch is not None and not _is_int(epoch, 0):
+        raise CheckpointError(f"{where}: the manifest's 'epoch' must be an int >= 0 or null, got {epoch!r}")
+    extra = manifest.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise CheckpointError(f"{where}: the manifest's 'extra' must be a JSON object or null, got a "
+                              f"{type(extra).__name__}")
+    for key in ("history", "optimizer"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise CheckpointError(f"{where}: the manifest's {key!r} must be a JSON object or null, got a "
+                                  f"{type(manifest[key]).__name__}")
+    if not isinstance(manifest.get("rng_states", []), list):
+        raise CheckpointError(f"{where}: the manifest's 'rng_states' must be a list")
+    meta = manifest.get("optimizer")
+    if meta is not None:
+        if not _is_int(meta.get("t"), 0):
+            raise CheckpointError(f"{where}: the optimizer's step count 't' must be an int >= 0, got {meta.get('t')!r}")
+        if not isinstance(meta.get("config"), dict) or not isinstance(meta.get("params"), list) \
+                or not isinstance(meta.get("arrays"), list):
+            raise CheckpointError(f"{where}: the optimizer entry needs 'config' (object), 'params' and 'arrays' "
+                                  f"(lists)")
+    model = manifest["model"]
+    shape = model.get("input_shape")
+    if shape is not None and not (isinstance(shape, list) and shape and all(_is_int(s, 1) for s in shape)):
+        raise CheckpointError(f"{where}: the model's 'input_shape' must be a list of ints >= 1 or null, "
+                              f"got {shape!r}")
 
 
 def _read_manifest(npz, where) -> dict:
     if META_KEY not in npz.files:
         raise CheckpointError(f"{where}: no {META_KEY!r} entry; this .npz was not written by tinyae.io.save "
                               f"(it holds {sorted(npz.files)[:5]}...)")
+    try:
+        size = npz.zip.getinfo(META_KEY + ".npy").file_size
+    except (AttributeError, KeyError):
+        size = 0
+    if size > MAX_MANIFEST_BYTES:
+        raise CheckpointError(f"{where}: member {META_KEY!r} is {size} bytes; a manifest is never that large")
     raw = _read_member(npz, META_KEY, where)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise CheckpointError(f"{where}: the {META_KEY!r} entry is not a byte string")
@@ -294,7 +508,7 @@ def _read_manifest(npz, where) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CheckpointError(f"{where}: the manifest does not describe a tinyae checkpoint")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if not _is_int(version) or version != FORMAT_VERSION:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         hint = " (written by a newer tinyae: upgrade tinyae to read it)" if newer else ""
         raise CheckpointError(f"{where}: unknown checkpoint format version {version!r}; this tinyae reads "
@@ -337,7 +551,8 @@ def _rebuild_model(manifest, arrays, where):
         raise CheckpointError(f"{where}: {err}") from err
     try:
         model = models.from_config(manifest["model"], dtype=dtype)
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError, MemoryError) as err:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError, MemoryError,
+            OverflowError) as err:
         # MemoryError: a config that asks for absurdly large layers (a damaged or hostile file)
         raise CheckpointError(f"{where}: cannot rebuild the model from its config: {type(err).__name__}: "
                               f"{err}") from err
@@ -366,7 +581,7 @@ def _rebuild_model(manifest, arrays, where):
             raise CheckpointError(f"{where}: the file holds random states but the model cannot take them")
         try:
             model.set_rng_states(states)
-        except (ValueError, TypeError, KeyError) as err:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as err:
             raise CheckpointError(f"{where}: cannot restore the noise generators: {err}") from err
     return model
 
@@ -387,6 +602,6 @@ def _rebuild_optimizer(manifest, model, arrays, where):
             state[key] = arrays[OPTIM_PREFIX + key]
         optimizer = classes[meta["class"]](params, **meta["config"])
         optimizer.load_state_dict(state)
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
         raise CheckpointError(f"{where}: cannot restore the optimizer: {type(err).__name__}: {err}") from err
     return optimizer, state

@@ -194,7 +194,7 @@ class History:
             h.interrupted = bool(d.get("interrupted", False))
             h.stopped_early = bool(d.get("stopped_early", False))
             h.params = dict(d.get("params", {}))
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise ValueError(f"History.from_state: not a History record ({type(err).__name__}: {err})") from err
         if len(h.loss) != len(h.epoch) or len(h.epoch_time) != len(h.epoch):
             raise ValueError(f"History.from_state: {len(h.epoch)} epochs but {len(h.loss)} losses and "
