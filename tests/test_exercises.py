@@ -1,5 +1,6 @@
 """The course (tinyae/exercises): every solution passes its check, every untouched skeleton is "not
-done" (a message, never a traceback), and the classic bugs are caught with the failing tensor named."""
+done" (a message, never a traceback), and the classic bugs are caught with the failing tensor named and,
+where tinyae.gradcheck diagnoses the pattern (a constant factor, the batch size), with its diagnosis."""
 
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ def test_the_solution_passes_and_the_untouched_skeleton_is_not_done(name, tmp_pa
 
 # (exercise, a line of the solution, the classic bug replacing it, what the report must name)
 CLASSIC_BUGS = [
-    ("dense", "self.W.grad += self.x.T @ dy", "self.W.grad += 2 * self.x.T @ dy", ["W.grad differs", "W "]),
+    ("dense", "self.W.grad += self.x.T @ dy", "self.W.grad += 2 * self.x.T @ dy",
+     ["W.grad differs", "W ", "your gradient is 2.00 x the true one"]),
     ("dense", "self.W.grad += self.x.T @ dy", "self.W.grad = self.x.T @ dy", ["grads overwritten instead of added"]),
-    ("dense", "self.b.grad += dy.sum(axis=0)", "self.b.grad += dy.mean(axis=0)", ["b.grad differs"]),
+    ("dense", "self.b.grad += dy.sum(axis=0)", "self.b.grad += dy.mean(axis=0)",
+     ["b.grad differs", "1/5 x the true one", "the batch size N"]),
     ("sigmoid", "return dy * self.y * (1 - self.y)",
      "return dy * stable_sigmoid(self.y) * (1 - stable_sigmoid(self.y))",
      ["dx differs", "input x"]),
@@ -61,18 +64,19 @@ CLASSIC_BUGS = [
     ("softplus", "return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))", "return np.log(1 + np.exp(x))",
      ["stability", "non-finite"]),
     ("tanh", "return dy * (1 - self.y * self.y)", "return dy * (1 + self.y * self.y)", ["dx differs"]),
-    ("mse", "return 2 * self.diff / self.diff.size", "return 2 * self.diff / self.diff.shape[0]", ["dpred differs"]),
+    ("mse", "return 2 * self.diff / self.diff.size", "return 2 * self.diff / self.diff.shape[0]",
+     ["dpred differs", "4.00 x the true one"]),
     ("bce", "return (p - t) / (p * (1 - p) * p.size)", "return (p - t) / p.size", ["dp differs"]),
     ("bce_logits", "return np.sum(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))) / z.size",
      "p = stable_sigmoid(z)\n        return -np.sum(t * np.log(p) + (1 - t) * np.log(1 - p)) / z.size",
      ["stability"]),
     ("l1_activity", "return self.lam * np.sign(self.h) / self.h.shape[0]",
      "return self.lam * np.sign(self.h) / self.h.size",
-     ["dh differs"]),
+     ["dh differs", "1/3 x the true one"]),
     ("l2_weight_decay", "W.grad += self.lam * W.value", "W.grad = self.lam * W.value", ["W1.grad differs", "ADDED"]),
     ("kl_sparsity", "return np.broadcast_to(d_rho_hat / n, self.shape).copy()",
      "return np.broadcast_to(d_rho_hat, self.shape).copy()",
-     ["dh differs", "Gradient check: KLSparsity\n", "h: max relative error"]),
+     ["dh differs", "Gradient check: KLSparsity\n", "h: max relative error", "the batch size N"]),
     ("sparse_ae", "beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) / N",
      "beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))",
      ["W1.grad differs", "b1.grad"]),
@@ -83,9 +87,10 @@ CLASSIC_BUGS = [
     ("conv2d", "dy_mat = dy.transpose(1, 0, 2, 3).reshape(F, -1)", "dy_mat = dy.reshape(F, -1)", ["W.grad differs"]),
     ("maxpool", "dx[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] += dy * won",
      "dx[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] = dy * won", ["dx differs", "input x"]),
-    ("upsample", "dx += dy[:, :, i::sh, j::sw]", "dx += dy[:, :, i::sh, j::sw] / (sh * sw)", ["dx differs", "input x"]),
+    ("upsample", "dx += dy[:, :, i::sh, j::sw]", "dx += dy[:, :, i::sh, j::sw] / (sh * sw)",
+     ["dx differs", "input x", "1/6 x the true one"]),
     ("conv_transpose", "self.b.grad += dy.sum(axis=(0, 2, 3))", "self.b.grad += dy.sum(axis=(0, 2, 3)) / dy.shape[0]",
-     ["b.grad differs"]),
+     ["b.grad differs", "1/2 x the true one"]),
     ("reparam", "return mu + np.exp(0.5 * logvar) * eps",
      "return mu + np.exp(logvar) * eps", ["spread", "STANDARD DEVIATION"]),
     ("gaussian_kl", "return self.mu / n, 0.5 * (np.exp(self.logvar) - 1) / n",

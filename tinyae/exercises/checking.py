@@ -37,8 +37,21 @@ class PartFailed(Exception):
         self.report = report
 
 
+class PartError(PartFailed):
+    """Raised inside a part when the student's code raised (caught by the gradient checker, say)."""
+
+
 def fail(detail: str, report=None):
     raise PartFailed(detail, report)
+
+
+def caught_by_checker(report):
+    """Fail the part as an error when tinyae.gradcheck caught an exception in the student's code."""
+    caught = getattr(report, "exception", None)
+    if caught is not None:
+        where = f"\nat {os.path.basename(caught.file)}:{caught.line}" if getattr(caught, "file", None) else ""
+        code = f": {caught.code}" if getattr(caught, "code", None) and where else ""
+        raise PartError(f"your code raised {caught.type}: {caught.message} (in {caught.during}){where}{code}", report)
 
 
 @dataclass
@@ -176,7 +189,7 @@ def run_part(name: str, fn) -> PartResult:
         with quiet_numerics():
             out = fn()
     except PartFailed as f:
-        return PartResult(name, "FAIL", f.detail, f.report)
+        return PartResult(name, "error" if isinstance(f, PartError) else "FAIL", f.detail, f.report)
     except RecursionError:
         return PartResult(name, "error", "your code recursed without end (RecursionError): does a method call itself?")
     except Exception as exc:  # noqa: BLE001 -- any exception from student code is a result, not a crash

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyae.exercises.checking import as_array, compare, fail, show_report
+from tinyae.exercises.checking import as_array, caught_by_checker, compare, fail, show_report
 from tinyae.exercises.common import LossCheck, away_from_zero, scalar
 
 SHAPES = [(4, 7), (1, 5), (3, 2, 5)]  # a batch of one; an image-like input
@@ -117,6 +117,7 @@ def parts_l2_weight_decay(L2WeightDecay, rng):
 
         mine, _ = make()
         report = check_loss(L2WeightDecay(mine, lam))
+        caught_by_checker(report)
         if not report.passed:
             fail(show_report(report), report)
         return f"max relative error {report.max_error:.1e} (tinyae.gradcheck.check_loss on the Params)"

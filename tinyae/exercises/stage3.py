@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyae.exercises.checking import compare, compare_all, fail, show_report
+from tinyae.exercises.checking import caught_by_checker, compare, compare_all, fail, show_report
 from tinyae.exercises.common import F64, copy_params, scalar, student_params, zero_grads
 
 
@@ -57,6 +57,7 @@ def parts_sparse_ae(SparseAutoencoder, rng):
         s = SparseAutoencoder(9, 4, lam=lam, rho=rho, beta=beta, seed=int(rng.integers(2**31)), dtype=F64)
         student_params(s)
         report = check_model(s, x=rng.uniform(0, 1, size=(5, 9)), seed=int(rng.integers(2**31)))
+        caught_by_checker(report)
         if not report.passed:
             fail(show_report(report), report)
         return (f"every Param of a 9-4-9 network: max relative error {report.max_error:.1e} "
