@@ -51,7 +51,8 @@ def main(argv=None) -> int:
         report.figure(viz.latent_maps(encode(model, ds.X_test), ds.y_test, class_names=ds.classes, seed=args.seed,
                                       title=f"The {k}-D codes of the test digits, projected to 2-D"),
                       "latent_map.png")
-        report.figure(viz.filter_tiles(model.encoder[0].W.value, ds.image_shape,
+        inked = (ds.X_train > 0).mean(axis=0) >= 0.01  # pixels the digits use; the rest keep random weights
+        report.figure(viz.filter_tiles(model.encoder[0].W.value, ds.image_shape, active=inked,
                                        title="What each hidden unit looks for: its weights as an image"),
                       "filters.png")
         return report.finish()

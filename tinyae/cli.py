@@ -18,6 +18,7 @@ COMMANDS = {
                   "(or your own: tinyae gradcheck FILE.py:Class)"),
     "train": ("tinyae.cli_train", "train a zoo autoencoder on a dataset; save checkpoint, history and figures"),
     "eval": ("tinyae.cli_eval", "evaluate a saved model on test data, term by term, against a baseline"),
+    "plot": ("tinyae.cli_plot", "draw a saved model's figures: reconstructions, latent map, manifold, samples"),
     "exercise": ("tinyae.exercises.cli", "backprop exercises: list, start, check, hint; hand-outs and grading"),
     "bench": ("tinyae.bench", "time the reference networks per epoch (GFLOP/s, time split, --compare torch)"),
 }

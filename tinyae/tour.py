@@ -40,8 +40,9 @@ FIGURES = {
                    "stroke in the middle of the digit (8x8 pixels are too coarse for the crisp pen strokes of the "
                    "classic 28x28 picture), and their borders are grey: the digits' border pixels are always 0, so "
                    "those weights get no gradient from the data and weight decay takes them to 0. The shallow AE "
-                   "has no decay: its tiles keep a few large random border weights from their start, which set "
-                   "each tile's grey scale and leave the learned middle faint.",
+                   "has no decay, so its weights on the pixels that are inked in fewer than 1% of the images keep "
+                   "their random start; they are drawn grey and left out of each tile's scale, so what it learned "
+                   "shows.",
     "sparse_codes.png": "How active the code units are: the sparse AE's units sit near the target rho, "
                         "the plain AE's sigmoid units are on far more often.",
     "denoising.png": "Noisy test digits, what the denoising AE makes of them, and the clean originals.",
@@ -145,13 +146,17 @@ def train(label: str, model, X, *, epochs: int, batch_size: int, lr: float, X_va
 
 
 class _EpochBar:
-    """A fit callback: one tqdm bar per model, advanced once per epoch (silent when not on a terminal)."""
+    """A fit callback: one tqdm bar per model, advanced once per epoch (shown on a terminal and in Jupyter,
+    silent in pipes and logs)."""
 
     def __init__(self, label: str, epochs: int):
-        from tqdm import tqdm
+        from tqdm.auto import tqdm  # a widget in Jupyter, text on a terminal
 
-        self.bar = tqdm(total=epochs, desc=f"  {label}", unit="epoch", leave=False, disable=None,
-                        dynamic_ncols=True, file=sys.stderr)
+        from tinyae.train import bars_visible
+
+        # leave=True: a model that trains in a blink (--quick) still leaves its finished bar on the screen
+        self.bar = tqdm(total=epochs, desc=f"  {label}", unit="epoch", leave=True,
+                        disable=not bars_visible(sys.stderr), dynamic_ncols=True, file=sys.stderr)
 
     def on_epoch_end(self, epoch, logs):
         post = f"loss {logs['loss']:.4g}" + (f" val {logs['val_loss']:.4g}" if "val_loss" in logs else "")
@@ -377,7 +382,8 @@ def _run(args, state) -> int:
         title=f"Shallow AE: its {H_shallow.shape[1]}-D codes of the test digits, projected to 2-D"))
     figure("filters.png", viz.filter_tiles(
         {"shallow AE": shallow.model.encoder[0].W.value, "sparse AE (KL)": sparse.model.encoder[0].W.value},
-        shape, title="First-layer filters: each tile is one hidden unit's weights (grey 0, white +, black -)"))
+        shape, active=(X > 0).mean(axis=0) >= 0.01,
+        title="First-layer filters: each tile is one hidden unit's weights (grey 0, white +, black \u2212)"))
     H_sparse = encode(sparse.model, Xt)
     key = {}  # the key numbers of report.md, each a sentence
     key["sparse"] = (f"Sparse AE: mean code activation {float(H_sparse.mean()):.3f} on the test set (target rho = "

@@ -613,7 +613,7 @@ class _Progress:
         self.stream = stream or sys.stdout
         self.epochs, self.steps = epochs, steps
         self.mode = "silent"
-        if verbose == 1 and _isatty(self.stream):
+        if verbose == 1 and bars_visible(self.stream):
             self.mode = "bar"
         elif verbose:
             self.mode = "lines"
@@ -661,6 +661,23 @@ def _isatty(stream) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where stdout is no terminal, yet tqdm.auto draws a live widget)."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    try:
+        shell = get() if get is not None else None
+    except Exception:  # an IPython in a strange state: no notebook
+        return False
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def bars_visible(stream=None) -> bool:
+    """Whether a progress bar on ``stream`` would be seen: on a terminal, or in a Jupyter notebook. (In a
+    pipe, a file or a CI log a bar is a heap of carriage returns: plain lines are printed instead.)"""
+    return _isatty(stream if stream is not None else sys.stdout) or in_notebook()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -54,9 +54,26 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def _suptitle(fig: Figure, text: str):
-    """The figure's title, wrapped onto more lines when it is wider than the figure (it would be cut off)."""
-    chars = max(20, int(fig.get_figwidth() * 11))  # ~12 characters of the 12 pt title font fill an inch
-    fig.suptitle("\n".join(textwrap.fill(line, chars) for line in str(text).split("\n")))
+    """The figure's title, wrapped only when its measured width exceeds the figure's, into lines of
+    balanced length (a wrap that leaves one word alone on the last line reads as a mistake)."""
+    title = fig.suptitle(str(text))
+    renderer = fig.canvas.get_renderer()
+    room = 0.96 * fig.get_figwidth() * fig.dpi
+    lines = []
+    for line in str(text).split("\n"):
+        title.set_text(line)
+        k = math.ceil(title.get_window_extent(renderer).width / room)
+        if k <= 1:
+            lines.append(line)
+            continue
+        chars = math.ceil(len(line) / k)
+        wrapped = textwrap.wrap(line, chars)
+        while len(wrapped) > k:  # word boundaries made one line more: widen until it is k lines
+            chars += 1
+            wrapped = textwrap.wrap(line, chars)
+        lines.extend(wrapped)
+    title.set_text("\n".join(lines))
+    return title
 
 
 def save(fig: Figure, path=None, dpi: int = 100) -> Figure:
@@ -306,7 +323,9 @@ def _plain_log_labels(ax):
         lo, hi = ax.get_ylim()
         decades = math.log10(hi / lo) if lo > 0 and hi > lo else 99.0
         lead = round(v / 10 ** math.floor(math.log10(v))) if v > 0 else 0
-        if decades < 0.7 or (decades < 1.6 and lead in (2, 3, 5)):
+        # enough labels that every panel has at least three: all of them on a short range, 2/3/5 up to two
+        # decades, 2 and 5 up to three (a range of 1.2..40 would otherwise show one label, "10")
+        if decades < 0.7 or (decades < 2.2 and lead in (2, 3, 5)) or (decades < 3.2 and lead in (2, 5)):
             return f"{v:g}"
         return ""
 
@@ -434,16 +453,29 @@ def _filters_as_images(weights, image_shape):
     raise ValueError(f"tinyae.viz.filter_tiles: expected a 2-D dense or 4-D conv weight, got shape {W.shape}")
 
 
-def filter_tiles(weights, image_shape=None, *, n: int = 64, title: str | None = None, path=None) -> Figure:
+def filter_tiles(weights, image_shape=None, *, n: int = 64, title: str | None = None, active=None,
+                 path=None) -> Figure:
     """First-layer filters as image tiles: each hidden unit's incoming weights drawn as an image.
 
     weights -- a dense encoder's W of shape (C*H*W, K) (tinyae's Dense stores (in, out)), a conv W
                (K, C, KH, KW), or a dict {model name: W} for panels side by side
-    Each tile is scaled on its own to [-max|w|, +max|w|], so mid-grey is 0, white positive, black
-    negative: the picture shows each filter's pattern, not its size. Multi-channel conv filters show
-    their channel mean (RGB when C = 3).
+    active  -- optional: which input pixels the data uses (a boolean array of C*H*W or (C, H, W), e.g.
+               ``(X_train > 0).mean(axis=0) >= 0.01``, the pixels inked in at least 1% of the images). The
+               weights of the others (the digits' border pixels, almost always 0) get almost no gradient
+               and keep their random start: they are drawn grey (0) and left out of each tile's scale.
+    Each tile is scaled on its own by a robust range, the 95th percentile of its |w|, and clipped, so
+    mid-grey is 0, white positive, black negative: the picture shows each filter's pattern, not its size,
+    and a few large weights cannot turn the rest of the tile into one grey. Multi-channel conv filters
+    show their channel mean (RGB when C = 3).
     """
     panels = {label: _filters_as_images(W, image_shape)[:n] for label, W in _as_dict(weights, "first layer").items()}
+    if active is not None:
+        active = np.asarray(_host(active, "filter_tiles"), dtype=bool)
+        for label, F in panels.items():
+            if active.size != math.prod(F.shape[1:]):
+                raise ValueError(f"tinyae.viz.filter_tiles: active has {active.size} pixels, the {label!r} "
+                                 f"filters have {math.prod(F.shape[1:])}")
+            panels[label] = F * active.reshape(F.shape[1:])
     first = next(iter(panels.values()))
     cols = grid_columns(len(first))
     rows = math.ceil(len(first) / cols)
@@ -453,11 +485,15 @@ def filter_tiles(weights, image_shape=None, *, n: int = 64, title: str | None = 
     for ax, (label, F) in zip(axes, panels.items()):
         if F.shape[1] not in (1, 3):
             F = F.mean(axis=1, keepdims=True)
-        scale = np.abs(F).reshape(len(F), -1).max(axis=1)
-        F = 0.5 + 0.5 * F / np.where(scale > 0, scale, 1.0)[:, None, None, None]  # each in [0, 1], 0 -> 0.5
+        flat = np.abs(F).reshape(len(F), -1)
+        if active is not None and active.size == flat.shape[1]:
+            flat = flat[:, active.ravel()]
+        scale = np.percentile(flat, 95, axis=1) if flat.shape[1] else np.zeros(len(F))
+        F = np.clip(F / np.where(scale > 0, scale, 1.0)[:, None, None, None], -1, 1)
+        F = 0.5 + 0.5 * F  # each in [0, 1], 0 -> 0.5
         _show_tiles(ax, tile_images(F, ncols=grid_columns(len(F))), pad_colour=FILTER_PAD_COLOUR)
         ax.set_title(f"{label}: {len(F)} filters {F.shape[2]}x{F.shape[3]}", fontsize=10)
-    _suptitle(fig, title or "First-layer filters (each tile scaled alone: grey 0, white +, black -)")
+    _suptitle(fig, title or "First-layer filters (each tile scaled alone: grey 0, white +, black \u2212)")
     return save(fig, path)
 
 
@@ -585,8 +621,22 @@ def latent_manifold(decode, latent_dim: int, image_shape, *, n: int = 15, codes=
     fig = new_figure(6.0, 6.3)
     ax = fig.subplots()
     _show_tiles(ax, tile_images(images, ncols=n))
-    ax.set_xlabel("first grid coordinate  ->")
-    ax.set_ylabel("second grid coordinate  ->")
+    # the axes read in code units: each tile's z1 (columns) and z2 (rows, top = largest)
+    h, w = images.shape[2:]
+    every = max(1, n // 5)
+    picks = list(range(0, n, every))
+    if codes is None:
+        xs, ys = Z[:n, 0], Z[::n, 1]
+        xlabel, ylabel = "z1", "z2"
+    else:
+        xs = ys = np.linspace(-span, span, n)
+        ys = ys[::-1]
+        xlabel, ylabel = "PC 1 of the codes (in std)", "PC 2 of the codes (in std)"
+    ax.set_xticks([j * (w + 1) + (w - 1) / 2 for j in picks], [f"{xs[j]:.2g}" for j in picks])
+    ax.set_yticks([i * (h + 1) + (h - 1) / 2 for i in picks], [f"{ys[i]:.2g}" for i in picks])
+    ax.tick_params(length=2, labelsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(how, fontsize=9)
     _suptitle(fig, title or f"Decoder output over a {n}x{n} grid of {latent_dim}-D codes")
     return save(fig, path)
@@ -686,7 +736,12 @@ def value_maps(maps: dict, *, title: str, annotate: bool = True, cmap: str = "vi
         M = _host(M, "value_maps")
         if M.ndim != 2:
             raise ValueError(f"tinyae.viz.value_maps: {label!r} must be a 2-D array, got shape {M.shape}")
-        img = ax.imshow(M, cmap=cmap, interpolation="nearest")
+        lo, hi = float(M.min()), float(M.max())
+        constant = hi - lo <= 1e-12 * max(abs(lo), abs(hi), 1.0)
+        if constant:  # one value everywhere: a colour bar from 0.9 to 1.1 would suggest variation
+            img = ax.imshow(M, cmap=cmap, interpolation="nearest", vmin=lo - 1, vmax=lo + 1)
+        else:
+            img = ax.imshow(M, cmap=cmap, interpolation="nearest")
         if annotate and M.size <= 400:
             mid = (M.max() + M.min()) / 2
             for (i, j), v in np.ndenumerate(M):
@@ -695,6 +750,8 @@ def value_maps(maps: dict, *, title: str, annotate: bool = True, cmap: str = "vi
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(label, fontsize=9)
-        fig.colorbar(img, ax=ax, shrink=0.8)
+        bar = fig.colorbar(img, ax=ax, shrink=0.8)
+        if constant:
+            bar.set_ticks([lo], labels=[f"{lo:.3g} everywhere"])
     _suptitle(fig, title)
     return save(fig, path)
