@@ -166,3 +166,30 @@ def test_cli_check_reports_a_file_that_does_not_load_in_one_line(tmp_path, capsy
     assert "does not compile" in capsys.readouterr().out
     assert main(["exercise", "check", "nope", "--dir", str(folder)]) == 2
     assert "no exercise called 'nope'" in capsys.readouterr().err
+
+
+def test_no_hint_gives_a_line_of_the_solution_away():
+    for e in EXERCISES:
+        blanks = [block[3] for block in source._blocks(source.solution_text(e.name), e.name) if block[0] == "blank"]
+        code = {line.split("#")[0].strip() for lines in blanks for line in lines}
+        for h in e.hints:
+            leaked = [c for c in code if len(c) >= 12 and c in h]
+            assert not leaked, f"{e.name}: a hint holds the solution line {leaked[0]!r}"
+
+
+def test_build_writes_the_handouts_and_the_solutions(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    assert main(["exercise", "build", "--out", str(tmp_path / "handout")]) == 0
+    assert main(["exercise", "build", "--out", str(tmp_path / "solved"), "--solutions"]) == 0
+    assert "wrote 21 student exercises" in capsys.readouterr().out
+    for e in EXERCISES:
+        blank = (tmp_path / "handout" / f"{e.name}.py").read_text()
+        compile(blank, e.name, "exec")
+        assert "YOUR CODE HERE" in blank and "BEGIN YOUR CODE" not in blank
+        assert (tmp_path / "solved" / f"{e.name}.py").read_text() == source.solution_text(e.name)
+    # a solved file is its own check: run as a script, it exits 0
+    done = subprocess.run([sys.executable, str(tmp_path / "solved" / "relu.py")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "4/4 parts pass: done." in done.stdout, done.stdout + done.stderr

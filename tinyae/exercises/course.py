@@ -132,8 +132,9 @@ EXERCISES = [
     _ex("vae_step", 5, "one VAE training step: loss and every gradient", 30, ["vae_loss_and_backward"], "vae.md",
         "Split the encoder's output: mu = stats[:, :L], logvar = stats[:, L:].",
         "z = mu + exp(0.5 logvar) eps; decode; loss = reconstruction + beta * KL.",
-        "dz = decoder.backward(recon.backward()); then dmu and dlogvar each get a path through z AND one from the KL.",
-        "The encoder gets both side by side: encoder.backward(concatenate([dmu, dlogvar], axis=1))."),
+        "dz is what the decoder's backward returns for the reconstruction loss's gradient; then dmu and dlogvar "
+        "each get a path through z AND one from the KL.",
+        "The encoder output [mu, logvar] side by side: its upstream gradient is [dmu, dlogvar] side by side."),
     # ---- stage 6: the optimizer ---------------------------------------------------------------------------
     _ex("adam", 6, "Adam with bias correction, checked over a sequence of steps", 25, ["Adam"], "optim.md",
         "Per Param: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2 (element-wise square).",
