@@ -203,6 +203,7 @@ class LossCheck:
     def finite_differences(self):
         from tinyae.gradcheck import check_loss
 
+        scalar(self.build().forward(*(a.copy() for a in self.grad_inputs)))  # one number, or a clear message
         report = check_loss(self.build(), *(a.copy() for a in self.grad_inputs), wrt=self.wrt,
                             seed=int(self.rng.integers(2**31)))
         caught_by_checker(report)
