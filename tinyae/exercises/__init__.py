@@ -33,9 +33,9 @@ def next_step_text(ex: Exercise, result: CheckResult, how: str = "cli") -> str:
     first = next(p for p in result.parts if not p.passed)
     if result.not_done:
         return (f"Next: fill in the YOUR CODE HERE blanks ({', '.join(ex.targets)}), then check again. "
-                f"Stuck? tinyae exercise hint {ex.name}")
+                f"Stuck? tinyae exercise hint {ex.name} (in Python: hint({ex.name!r}))")
     return (f"Next: fix the first failing part ({first.name.split(':')[0]}) and check again. "
-            f"Stuck? tinyae exercise hint {ex.name}")
+            f"Stuck? tinyae exercise hint {ex.name} (in Python: hint({ex.name!r}))")
 
 
 def check(name: str, *targets, seed: int | None = None, verbose: bool = True) -> CheckResult:
