@@ -49,7 +49,6 @@ BITS = (1, 2, 3, 4, 5, 6, 8)
 QUALITIES = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 HIDDEN = (128, 64)
 SHOWN_RATE = 8.0  # bytes per image of the reconstructions figure
-TABLE_RATES = (2, 4, 8, 16, 32)
 
 
 def main(argv=None) -> int:
@@ -99,7 +98,7 @@ def main(argv=None) -> int:
         fronts = {name: _frontier(pts) for name, pts in points.items()}
         methods = ("AE", "PCA", "JPEG")
         rows = []
-        for rate in TABLE_RATES:
+        for rate in (2 ** i for i in range(1, int(math.log2(D)) + 1)):  # 2, 4, ... up to the raw bytes
             row = [rate]
             for name in methods:
                 p = _best_within(points[name], rate)
