@@ -71,6 +71,20 @@ def _packed(x, name: str, where: str) -> np.ndarray:
     return a
 
 
+def _float_pair(queries, database, where: str):
+    Q, X = _float_codes(queries, "queries", where), _float_codes(database, "database", where)
+    if Q.shape[1] != X.shape[1]:
+        raise ValueError(f"{where}: queries have codes of length {Q.shape[1]} but the database {X.shape[1]}")
+    return Q, X
+
+
+def _packed_pair(queries, database, where: str):
+    Q, X = _packed(queries, "queries", where), _packed(database, "database", where)
+    if Q.shape[1] != X.shape[1]:
+        raise ValueError(f"{where}: queries have {Q.shape[1]} bytes per code but the database {X.shape[1]}")
+    return Q, X
+
+
 def _k(k, n: int, where: str) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
         raise ValueError(f"{where}: k must be an int from 1 to the database size {n}, got {k!r}")
@@ -92,12 +106,7 @@ def squared_distances(queries, database) -> np.ndarray:
     Expanded as |q|^2 + |x|^2 - 2 q.x, one matrix product for all pairs (fast, but it can come out a
     little below 0 by rounding for near-equal vectors, so it is clipped at 0).
     """
-    Q = _float_codes(queries, "queries", "squared_distances")
-    X = _float_codes(database, "database", "squared_distances")
-    if Q.shape[1] != X.shape[1]:
-        raise ValueError(f"squared_distances: queries have codes of length {Q.shape[1]} but the database "
-                         f"{X.shape[1]}")
-    return _squared_distances(Q, X)
+    return _squared_distances(*_float_pair(queries, database, "squared_distances"))
 
 
 def _squared_distances(Q, X):
@@ -117,18 +126,24 @@ def nearest_neighbors(queries, database, k: int = 10) -> tuple[np.ndarray, np.nd
     (rows, N) distance matrix, then ``np.partition`` finds each row's k-th smallest distance (linear
     time) and only the entries up to it are sorted.
     """
-    Q = _float_codes(queries, "queries", "nearest_neighbors")
-    X = _float_codes(database, "database", "nearest_neighbors")
-    if Q.shape[1] != X.shape[1]:
-        raise ValueError(f"nearest_neighbors: queries have codes of length {Q.shape[1]} but the database "
-                         f"{X.shape[1]}")
+    Q, X = _float_pair(queries, database, "nearest_neighbors")
     k = _k(k, len(X), "nearest_neighbors")
-    idx = np.empty((len(Q), k), dtype=np.int64)
-    dist = np.empty((len(Q), k), dtype=np.result_type(Q.dtype, X.dtype))
-    step = _rows_per_block(len(X))
-    for s in range(0, len(Q), step):
-        d2 = _squared_distances(Q[s:s + step], X)  # (rows, N)
-        idx[s:s + step], dist[s:s + step] = _k_smallest(d2, k, _kth_smallest(d2, k))
+
+    def nearest(a, b):  # queries a..b-1
+        d2 = _squared_distances(Q[a:b], X)  # (rows, N)
+        return _k_smallest(d2, k, _kth_smallest(d2, k))
+
+    return _in_blocks(len(Q), len(X), k, np.result_type(Q.dtype, X.dtype), nearest)
+
+
+def _in_blocks(n_queries: int, n_items: int, k: int, dtype, nearest):
+    """Run ``nearest(a, b)`` -> (indices, distances) of queries a..b-1 over blocks of queries; stack them."""
+    idx = np.empty((n_queries, k), dtype=np.int64)
+    dist = np.empty((n_queries, k), dtype=dtype)
+    step = _rows_per_block(n_items)
+    for a in range(0, n_queries, step):
+        b = min(a + step, n_queries)
+        idx[a:b], dist[a:b] = nearest(a, b)
     return idx, dist
 
 
@@ -260,11 +275,7 @@ def hamming_distances(queries, database) -> np.ndarray:
     The bytes are grouped into 64-bit words, so a 30-bit code is one word and one pair costs one XOR
     and one popcount.
     """
-    Qp = _packed(queries, "queries", "hamming_distances")
-    Xp = _packed(database, "database", "hamming_distances")
-    if Qp.shape[1] != Xp.shape[1]:
-        raise ValueError(f"hamming_distances: queries have {Qp.shape[1]} bytes per code but the database "
-                         f"{Xp.shape[1]}")
+    Qp, Xp = _packed_pair(queries, database, "hamming_distances")
     return _hamming(_words(Qp), _words(Xp)).astype(np.int32)
 
 
@@ -287,21 +298,16 @@ def hamming_search(queries, database, k: int = 10) -> tuple[np.ndarray, np.ndarr
     XOR and one popcount per 64 bits instead of d multiply-adds on floats, and because the distances
     are small integers each row's k-th smallest is found by counting, not by sorting.
     """
-    Qp = _packed(queries, "queries", "hamming_search")
-    Xp = _packed(database, "database", "hamming_search")
-    if Qp.shape[1] != Xp.shape[1]:
-        raise ValueError(f"hamming_search: queries have {Qp.shape[1]} bytes per code but the database "
-                         f"{Xp.shape[1]}")
+    Qp, Xp = _packed_pair(queries, database, "hamming_search")
     k = _k(k, len(Xp), "hamming_search")
     Qw, Xw = _words(Qp), _words(Xp)
-    idx = np.empty((len(Qp), k), dtype=np.int64)
-    dist = np.empty((len(Qp), k), dtype=np.int32)
-    step = _rows_per_block(len(Xp))
     n_bits = 8 * Qp.shape[1]
-    for s in range(0, len(Qp), step):
-        d = _hamming(Qw[s:s + step], Xw)  # (rows, N) integers 0..n_bits
-        idx[s:s + step], dist[s:s + step] = _k_smallest(d, k, _kth_smallest_count(d, k, n_bits))
-    return idx, dist
+
+    def nearest(a, b):  # queries a..b-1
+        d = _hamming(Qw[a:b], Xw)  # (rows, N) integers 0..n_bits
+        return _k_smallest(d, k, _kth_smallest_count(d, k, n_bits))
+
+    return _in_blocks(len(Qp), len(Xp), k, np.int32, nearest)
 
 
 # --------------------------------------------------------------------------------------------------
