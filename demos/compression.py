@@ -102,7 +102,7 @@ def main(argv=None) -> int:
             row = [rate]
             for name in methods:
                 p = _best_within(points[name], rate)
-                row.append("-" if p is None else f"{p['mse']:.4f} ({p['setting']})")
+                row.append("-" if p is None else f"{p['mse']:.3g} ({p['setting']})")
             rows.append(row)
         report.table("rate_distortion", ["bytes per image", *methods], rows,
                      title="Lowest test MSE per pixel (and its setting) within each budget of bytes per image "

@@ -143,3 +143,21 @@ def test_hashing_ae_noise_acts_before_the_code_sigmoid_in_training_only():
     assert h.shape == (4, 5) and ((h > 0) & (h < 1)).all()
     noisy = model.encoder.forward(x, training=True)
     assert not np.array_equal(noisy, h)
+
+
+def test_noise_before_the_code_sigmoid_pushes_the_trained_code_to_0_and_1():
+    """The semantic-hashing claim, measured: trained with noise (std 4) before the sigmoid, far fewer
+    code values end between 0.1 and 0.9 than in the same network trained without it."""
+    from tinyae import data
+    from tinyae.optim import Adam
+    from tinyae.train import encode, fit
+
+    X = data.load("digits", limit=400).X_train
+    middle = {}
+    for std in (4.0, 0.0):
+        model = zoo.hashing_ae(64, (32,), 16, noise_std=std, seed=0)
+        fit(model, X, epochs=8, batch_size=32, optimizer=Adam(model.params(), lr=1e-2), verbose=0)
+        H = encode(model, X)
+        middle[std] = float(((H > 0.1) & (H < 0.9)).mean())
+    # measured: 0.19 with noise, 0.56 without
+    assert middle[4.0] < 0.3 and middle[4.0] < middle[0.0] / 2, middle

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyae import backend
+
 # popcount of every byte value: POPCOUNT_TABLE[b] = number of 1 bits in b (0 <= b < 256)
 POPCOUNT_TABLE = np.array([bin(b).count("1") for b in range(256)], dtype=np.uint8)
 
@@ -42,10 +44,9 @@ _BLOCK = 1 << 22  # query rows per block are chosen so that a block's (rows, N) 
 
 
 def _host(x, name: str, where: str) -> np.ndarray:
-    if hasattr(x, "get") and not isinstance(x, np.ndarray):  # a CuPy array: retrieval runs on the host
-        x = x.get()
+    """x as a NumPy array: searching runs on the host (codes made on a GPU are copied here first)."""
     try:
-        return np.asarray(x)
+        return backend.to_numpy(x)
     except Exception as err:  # noqa: BLE001 - any failure to make an array is the user's input
         raise TypeError(f"{where}: {name} must be an array, got {type(x).__name__}") from err
 
