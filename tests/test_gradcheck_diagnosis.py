@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pytest
+import test_gradcheck  # the correct student Dense and MSE (and the MSE that forgets 1/N) live there
 
 from tinyae.gradcheck import check_layer, check_loss, check_model
 from tinyae.layers import Dense, MaxPool2D, Sigmoid
@@ -24,26 +25,11 @@ from tinyae.models import Autoencoder, Sequential
 # --------------------------------------------------------------------------------------------------
 
 
-class StudentDense(Layer):
-    """y = x @ W + b: x (N, D), W (D, M), b (M,)."""
+class StudentDense(test_gradcheck.StudentDense):
+    """tests/test_gradcheck.py's correct student Dense, y = x @ W + b, with default sizes (4 -> 3)."""
 
     def __init__(self, d_in=4, d_out=3, seed=0):
-        rng = np.random.default_rng(seed)
-        self.W = Param(rng.normal(size=(d_in, d_out)), "W")
-        self.b = Param(rng.normal(size=(d_out,)), "b")
-
-    def params(self):
-        yield self.W
-        yield self.b
-
-    def forward(self, x, training=False):
-        self.x = x
-        return x @ self.W.value + self.b.value
-
-    def backward(self, dy):
-        self.W.grad += self.x.T @ dy
-        self.b.grad += dy.sum(axis=0)
-        return dy @ self.W.value.T
+        super().__init__(d_in, d_out, seed)
 
 
 class DoubleDW(StudentDense):
@@ -72,6 +58,13 @@ class WrongShapeDW(StudentDense):  # W (4, 3): dy.T @ x is (3, 4)
         self.W.grad = dy.T @ self.x
         self.b.grad += dy.sum(axis=0)
         return dy @ self.W.value.T
+
+
+class DxTransposed(StudentDense):
+    def backward(self, dy):
+        self.W.grad += self.x.T @ dy
+        self.b.grad += dy.sum(axis=0)
+        return (dy @ self.W.value.T).T  # (D, N): dx must have the input's shape (N, D)
 
 
 class NoBiasGrad(StudentDense):
@@ -192,20 +185,7 @@ class ConvFlippedDW(StudentConv):
         return dx
 
 
-class StudentMSE:
-    """L = mean over all N*D entries of (p - t)^2."""
-
-    def forward(self, p, t):
-        self.diff = p - t
-        return np.mean(self.diff**2)
-
-    def backward(self):
-        return 2 * self.diff / self.diff.size
-
-
-class MSEForgotBatch(StudentMSE):
-    def backward(self):
-        return 2 * self.diff / self.diff.shape[1]
+StudentMSE, MSEForgotBatch = test_gradcheck.StudentMSE, test_gradcheck.ForgotBatchMSE
 
 
 class StudentKL:
@@ -289,6 +269,8 @@ PLANTED = [
      "transpose of your gradient"),
     ("W.grad = dy.T @ x (wrong shape)", lambda: check_layer(WrongShapeDW(), rng_input((5, 4))), "wrong_shape",
      "has shape (3, 4), but W has shape (4, 3)"),
+    ("dx returned transposed (wrong shape)", lambda: check_layer(DxTransposed(), rng_input((5, 4))), "wrong_shape",
+     "input x: your gradient has shape (4, 5), but input x has shape (5, 4)"),
     ("bias gradient never written", lambda: check_layer(NoBiasGrad(), rng_input((5, 4))), "zeros",
      "nothing was ever added into b.grad"),
     ("dx with the sign flipped", lambda: check_layer(SignFlippedDx(), rng_input((5, 4))), "sign", "sign is flipped"),
