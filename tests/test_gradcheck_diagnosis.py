@@ -371,6 +371,18 @@ def test_an_exception_is_caught_with_the_students_file_and_line():
     assert exc.code == "return dy @ self.W.value  # (N, M) @ (D, M): the shapes do not fit"
 
 
+def test_a_nan_gradient_fails_as_the_worst_error():
+    class NaNGrad(StudentDense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.b.grad[0] = np.nan
+            return dx
+
+    report = check_layer(NaNGrad(), rng_input((5, 4)))
+    b = report.tensor("b")
+    assert not report.passed and not b.passed and b.max_error == 1.0 and b.where == (0,)
+
+
 def test_kinks_are_named_only_where_they_are():
     report = check_layer(StudentReLU(), np.array([[0.0, 1.0, -2.0, 0.5]]))
     x = report.tensor("input x")
@@ -389,7 +401,7 @@ def test_report_keeps_the_evidence():
     np.testing.assert_allclose(w.analytic_values, 2 * w.numeric_values, rtol=1e-8)
     np.testing.assert_allclose(w.analytic_array(), 2 * w.numeric_array(), rtol=1e-8)
     worst = w.worst(3)
-    assert len(worst) == 3 and worst[0][3] == w.max_error and worst[0][0] == w.where
+    assert len(worst) == 3 and worst[0][3] == pytest.approx(w.max_error, abs=1e-6) and worst[0][0] == w.where
     text = str(report)
     assert "W: 12 of 12 entries fail" in text and "finite diff" in text
     data = report.to_dict()
