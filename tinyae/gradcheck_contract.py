@@ -177,8 +177,11 @@ def watch_overwrites(root, rng, found: list):
             finally:
                 busy.discard(id(layer))
 
-        had = method_name in vars(layer)
-        setattr(layer, method_name, watched_call)
+        had = method_name in getattr(layer, "__dict__", {})
+        try:
+            setattr(layer, method_name, watched_call)
+        except (AttributeError, TypeError):  # __slots__ or a read-only attribute: this layer goes unwatched
+            return
         watched.append((layer, method_name, had, method))
 
     for path, layer in paths:
