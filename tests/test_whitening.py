@@ -94,11 +94,14 @@ def test_float32_in_float32_out():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: Whitening("pcaa"), r"^Whitening: method must be one of \('pca', 'zca'\), got 'pcaa'$"),
-    (lambda: Whitening(eps=-1), r"eps must be a finite number >= 0, got -1"),
-    (lambda: Whitening(eps=float("nan")), r"eps must be a finite number >= 0, got nan"),
+    (lambda: Whitening("pcaa").fit(correlated()), r"^Whitening: method must be one of \('pca', 'zca'\), got 'pcaa'$"),
+    (lambda: Whitening(eps=-1).fit(correlated()), r"eps must be a finite number >= 0, got -1"),
+    (lambda: Whitening(eps=float("nan")).fit(correlated()), r"eps must be a finite number >= 0, got nan"),
     (lambda: Whitening().fit(np.ones(5)), r"expected a 2-D array .* got shape \(5,\)"),
     (lambda: Whitening().fit(np.ones((1, 3))), r"at least 2 samples .* got 1"),
+    (lambda: Whitening(eps=1).fit(np.zeros((5, 0))), r"at least 1 feature, got shape \(5, 0\)"),
+    (lambda: natural_patches(3, images=[]), r"^natural_patches: images must hold at least one grey image"),
+    (lambda: natural_patches(3, seed="a"), r"^natural_patches: seed must be an int >= 0, None or a numpy Generator"),
     (lambda: Whitening(eps=1).fit(np.array([[0.0, np.nan], [1, 2]])), r"1 NaN or Inf"),
     (lambda: Whitening(eps=1).fit(correlated()).transform(np.ones((2, 5))), r"fitted on 6 features, got 5"),
     (lambda: Whitening(eps=1).fit(correlated()).inverse_transform(np.ones((2, 7))), r"fitted on 6 features, got 7"),
@@ -112,7 +115,9 @@ def test_bad_input_gets_a_one_line_error(make, match):
 
 
 def test_errors_before_fit_and_for_non_numbers():
-    with pytest.raises(RuntimeError, match="call fit"):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="call fit"):
         Whitening().transform(np.ones((2, 2)))
     with pytest.raises(TypeError, match="expected numbers"):
         Whitening().fit(np.array([["a", "b"], ["c", "d"]]))
@@ -140,3 +145,23 @@ def test_natural_patches_come_from_the_bundled_photographs():
     assert np.corrcoef(P.T)[0, 1] > 0.7
     Z = Whitening("zca", eps=0).fit_transform(P)
     assert abs(np.corrcoef(Z.T)[0, 1]) < 0.05
+
+
+def test_whitening_is_a_scikit_learn_transformer():
+    """get_params / set_params / clone work, and it is a step of a Pipeline (y is ignored)."""
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    w = Whitening("pca", eps=0.5)
+    assert w.get_params() == {"method": "pca", "eps": 0.5}
+    c = clone(w).set_params(eps=0.25)
+    assert c.get_params() == {"method": "pca", "eps": 0.25} and w.eps == 0.5
+    with pytest.raises(NotFittedError, match=r"transform: call fit\(X\) first"):
+        c.transform(correlated())
+    X = correlated()
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    pipe = make_pipeline(Whitening("zca", eps=1e-3), LogisticRegression()).fit(X, y)
+    np.testing.assert_allclose(pipe[0].transform(X), Whitening("zca", eps=1e-3).fit(X).transform(X))
+    assert pipe.score(X, y) > 0.9  # a linear boundary on x0 stays linear after an invertible linear map

@@ -20,6 +20,8 @@ the input's dtype; transform returns the input's float dtype (float64 for intege
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 METHODS = ("pca", "zca")
 
@@ -47,8 +49,11 @@ def _out_dtype(X):
     return X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
 
 
-class Whitening:
+class Whitening(TransformerMixin, BaseEstimator):
     """PCA or ZCA whitening fitted to data: ``fit`` / ``transform`` / ``inverse_transform``.
+
+    A scikit-learn transformer (``get_params``, ``clone``, a step of a ``Pipeline``): the constructor
+    stores its arguments as given, ``fit`` checks them (one-line errors) before any work.
 
     method -- "zca" (default): z = U S U.T (x - mu), the whitened data closest to the input (still looks
               like an image); "pca": z = S U.T (x - mu), coordinates along the principal axes, largest
@@ -65,24 +70,32 @@ class Whitening:
     """
 
     def __init__(self, method: str = "zca", eps: float = 0.0):
-        if method not in METHODS:
-            raise ValueError(f"Whitening: method must be one of {METHODS}, got {method!r}")
+        self.method = method
+        self.eps = eps
+
+    def __repr__(self, N_CHAR_MAX=700):
+        return f"Whitening(method={self.method!r}, eps={self.eps!r})"
+
+    def _check_params(self):
+        if self.method not in METHODS:
+            raise ValueError(f"Whitening: method must be one of {METHODS}, got {self.method!r}")
+        eps = self.eps
         if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) \
                 or not np.isfinite(eps) or eps < 0:
             raise ValueError(f"Whitening: eps must be a finite number >= 0, got {eps!r}")
-        self.method = method
-        self.eps = float(eps)
-        self.mean_ = self.eigenvalues_ = self.components_ = self.whitening_ = self.dewhitening_ = None
+        return float(eps)
 
-    def __repr__(self):
-        return f"Whitening(method={self.method!r}, eps={self.eps:g})"
+    def fit(self, X, y=None) -> Whitening:
+        """Estimate mu and the covariance of the rows of X (N, D), and build W and W^-1 (see the module doc).
 
-    def fit(self, X) -> Whitening:
-        """Estimate mu and the covariance of the rows of X (N, D), and build W and W^-1 (see the module doc)."""
+        y is ignored (it is there for scikit-learn's Pipeline)."""
+        eps = self._check_params()
         X = _as_rows(X, f"{self!r}.fit")
         n, d = X.shape
         if n < 2:
             raise ValueError(f"{self!r}.fit: need at least 2 samples to estimate a covariance, got {n}")
+        if d < 1:
+            raise ValueError(f"{self!r}.fit: need at least 1 feature, got shape {X.shape}")
         X = X.astype(np.float64)
         mu = X.mean(axis=0)  # (D,)
         Xc = X - mu  # (N, D)
@@ -92,11 +105,11 @@ class Whitening:
         lam, U = lam[::-1], U[:, ::-1]  # largest first, as PCA lists them
         lam = np.maximum(lam, 0.0)  # a PSD matrix's eigenvalues are >= 0; rounding can make the smallest -1e-17
         floor = lam[0] * d * np.finfo(np.float64).eps  # what is indistinguishable from 0 at this scale
-        if self.eps == 0 and lam[-1] <= floor:
+        if eps == 0 and lam[-1] <= floor:
             k = int((lam <= floor).sum())
             raise ValueError(f"{self!r}.fit: the covariance is singular ({k} of {d} eigenvalues are 0: constant "
                              f"or linearly dependent features, or N <= D), so eps=0 cannot whiten it; use eps > 0")
-        s = 1.0 / np.sqrt(lam + self.eps)  # (D,), the diagonal of S
+        s = 1.0 / np.sqrt(lam + eps)  # (D,), the diagonal of S
         W = s[:, None] * U.T  # (D, D) = S U.T: row j is the j-th axis scaled by 1/sqrt(lam_j + eps)
         W_inv = U * (1.0 / s)[None, :]  # (D, D) = U S^-1
         if self.method == "zca":
@@ -108,8 +121,8 @@ class Whitening:
         return self
 
     def _fitted(self, where: str) -> int:
-        if self.whitening_ is None:
-            raise RuntimeError(f"{self!r}.{where}: call fit(X) first")
+        if not hasattr(self, "whitening_"):
+            raise NotFittedError(f"{self!r}.{where}: call fit(X) first")
         return len(self.mean_)
 
     def transform(self, X) -> np.ndarray:
@@ -126,7 +139,7 @@ class Whitening:
         X = Z.astype(np.float64) @ self.dewhitening_.T + self.mean_  # (N, D) @ (D, D) -> (N, D)
         return X.astype(_out_dtype(Z), copy=False)
 
-    def fit_transform(self, X) -> np.ndarray:
+    def fit_transform(self, X, y=None) -> np.ndarray:
         return self.fit(X).transform(X)
 
 
@@ -167,6 +180,11 @@ def natural_patches(n: int, size: int = 8, *, seed=0, images=None) -> np.ndarray
         if im.ndim != 2 or im.shape[0] < size or im.shape[1] < size:
             raise ValueError(f"natural_patches: image {k} must be a 2-D grey image of at least {size}x{size}, "
                              f"got shape {im.shape}")
+    if not images:
+        raise ValueError("natural_patches: images must hold at least one grey image (H, W), got none")
+    if not (isinstance(seed, np.random.Generator) or seed is None
+            or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0)):
+        raise ValueError(f"natural_patches: seed must be an int >= 0, None or a numpy Generator, got {seed!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     which = rng.integers(len(images), size=n)  # which image each patch comes from
     out = np.empty((n, size * size))
