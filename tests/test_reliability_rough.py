@@ -129,10 +129,10 @@ def test_filter_tiles_mask_unused_pixels_and_scale_by_a_robust_range():
 
 SCRIPT = """
 import numpy as np
-from tinyae import data, zoo
+from tinyae import zoo
 from tinyae.tour import train
 from tinyae.train import fit
-X = data.load("digits").X_train[:64]
+X = np.random.default_rng(0).random((64, 64), dtype=np.float32)  # (not the digits: no scikit-learn import)
 train("tiny AE", zoo.shallow_ae(64), X, epochs=3, batch_size=32, lr=1e-2)
 fit(zoo.shallow_ae(64), X, epochs=2, batch_size=32, verbose=1)
 """

@@ -32,9 +32,19 @@ files can execute arbitrary code when opened.) Every array has its SHA-256 in th
 that was truncated, flipped or edited by hand is refused with a message naming the file and the
 array, never half-loaded.
 
+A file that lies about sizes cannot make loading allocate what it claims: before any array is read or
+any layer built, every member's ``.npy`` header (a few hundred bytes) is checked against the member's
+size and the manifest's shapes, a compressed member may not expand more than 100-fold, and the model
+config's layer sizes are bounded against the values the file's arrays hold (an edited
+``Dense(20000, 20000)`` in a 31 kB file is refused, not allocated). Every JSON field load uses is
+checked for its kind and range. Whatever is wrong, the error is a ``CheckpointError`` naming the file
+(and the member); non-finite weights load with a ``RuntimeWarning`` (``save`` warns too).
+
 Writing is atomic: the archive goes to a temporary file in the same directory, is flushed to disk,
 and then ``os.replace`` moves it over the target in one step. A crash or Ctrl-C while saving leaves
-the previous checkpoint intact, never a half-written one.
+the previous checkpoint intact, never a half-written one; the temporary file of a save that was killed
+(``.model.npz.<pid>.<random>.tmp``) is deleted by the next save of the same checkpoint, once its
+process is gone. The file gets the mode the user's umask gives (as every other file of a run).
 
 Resuming is exact. ``fit`` shuffles epoch e with its own ``default_rng([seed, e])``; the checkpoint
 holds the weights, the optimizer's moments and step count, and the noise generators' states. So
