@@ -237,7 +237,7 @@ def test_cited_tests_exist():
 
 
 def test_cited_gradcheck_commands_select_cases():
-    from tinyae.gradcheck_suite import layer_cases, loss_cases
+    from tinyae.gradcheck.cases import layer_cases, loss_cases
 
     case_names = [c.name.lower() for c in layer_cases() + loss_cases()]
     texts = {t.strip("\"'") for t in ONLY_REF.findall(all_docs_text())}

@@ -1,6 +1,6 @@
 """The GPU suite (``pytest -m gpu``): the proofs of the CPU suite again on CuPy arrays.
 
-- every gradient check of ``tinyae gradcheck`` (tinyae/gradcheck_suite.py), with the layer or loss and
+- every gradient check of ``tinyae gradcheck`` (tinyae/gradcheck/cases.py), with the layer or loss and
   its inputs moved to the GPU;
 - twin equality: each layer's forward and backward, an Adam step and a whole training step give on the
   GPU what they give on the CPU (the Numba/CuPy kernel twins are compared in tests/test_kernels.py);
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tinyae import backend, bench
-from tinyae.gradcheck_suite import layer_cases, loss_cases
+from tinyae.gradcheck.cases import layer_cases, loss_cases
 from tinyae.optim import Adam
 
 LAYER_CASES = [case.name for case in layer_cases()]
@@ -30,11 +30,11 @@ LOSS_CASES = [case.name for case in loss_cases()]
 def _on_gpu(cupy, monkeypatch):
     """Make the suite's checks move what they are given to the GPU before checking it.
 
-    The cases of gradcheck_suite build their layer (or loss) and float64 inputs on the host and call
-    ``check_layer`` / ``check_loss``, which they import when ``layer_cases()`` / ``loss_cases()`` runs;
-    wrapping those two here, before the cases are built, runs the very same cases on CuPy arrays.
+    The cases of tinyae.gradcheck.cases build their layer (or loss) and float64 inputs on the host and call
+    ``check_layer`` / ``check_loss`` by their names in that module when a case runs; wrapping those two
+    names there runs the very same cases on CuPy arrays.
     """
-    import tinyae.gradcheck as gradcheck
+    import tinyae.gradcheck.cases as gradcheck
 
     check_layer, check_loss = gradcheck.check_layer, gradcheck.check_loss
 
@@ -78,7 +78,7 @@ def test_loss_gradient_check_on_the_gpu(cupy, monkeypatch, name):
 
 def _layer_and_input(name):
     """The suite's layer for case ``name`` and its float64 input, captured on the host (nothing is run)."""
-    import tinyae.gradcheck as gradcheck
+    import tinyae.gradcheck.cases as gradcheck
 
     captured = {}
 

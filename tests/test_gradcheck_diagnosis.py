@@ -413,7 +413,7 @@ def test_report_keeps_the_evidence():
                                   "denoising-masking", "denoising-gaussian", "tied", "vae", "vae-mse-beta", "conv",
                                   "conv-transpose", "conv-vae"])
 def test_every_zoo_model_passes_without_a_hint(name):
-    from tinyae.gradcheck_suite import check_tiny_model, tiny_models
+    from tinyae.gradcheck.cases import check_tiny_model, tiny_models
 
     assert name in tiny_models()
     report = check_tiny_model(name)
@@ -422,7 +422,7 @@ def test_every_zoo_model_passes_without_a_hint(name):
 
 
 def test_the_zoo_list_above_is_complete():
-    from tinyae.gradcheck_suite import tiny_models
+    from tinyae.gradcheck.cases import tiny_models
 
     listed = test_every_zoo_model_passes_without_a_hint.pytestmark[0].args[1]
     assert sorted(listed) == sorted(tiny_models())

@@ -6,7 +6,7 @@ import pytest
 
 import tinyae.layers
 import tinyae.losses
-from tinyae.gradcheck_suite import layer_cases, loss_cases, run_cases
+from tinyae.gradcheck.cases import layer_cases, loss_cases, run_cases
 
 LAYER_CASES = layer_cases()
 LOSS_CASES = loss_cases()
@@ -62,7 +62,7 @@ def test_cli_checks_whole_models(capsys):
 
 def test_run_cases_reports_failures():
     from tinyae.gradcheck import Report, TensorResult
-    from tinyae.gradcheck_suite import Case
+    from tinyae.gradcheck.cases import Case
 
     bad = Report("bad", 1e-7, "test", tensors=[TensorResult("W", (2,), 2, 0.5, (1,), 1.0, 3.0, False)])
     lines = []

@@ -23,7 +23,7 @@ import pytest
 
 import tinyae.layers
 from tinyae import backend, data, kernels, losses, zoo
-from tinyae.gradcheck_suite import away_from_zero, distinct_values
+from tinyae.gradcheck.cases import away_from_zero, distinct_values
 from tinyae.layers import (
     AvgPool2D,
     ConvTranspose2D,
@@ -216,7 +216,7 @@ VEC = RNG.normal(size=(3, 5)).astype(F32)
 IMG = RNG.normal(size=(2, 2, 5, 4)).astype(F32)
 PIXELS = images((3, 2, 4, 4), seed=5)  # in [0.05, 0.95]: GaussianNoise(0.3)'s clip bites on some, not all
 
-# (name, builder, input): the configurations of the gradient-check suite (tinyae/gradcheck_suite.py), in float32.
+# (name, builder, input): the configurations of the gradient-check suite (tinyae/gradcheck/cases.py), in float32.
 LAYER_CASES = [
     ("Dense", lambda: Dense(5, 4, seed=0), VEC),
     ("Dense (no bias)", lambda: Dense(5, 4, bias=False, seed=0), VEC),

@@ -5,7 +5,7 @@ import pytest
 
 from tinyae import zoo
 from tinyae.gradcheck import check_model
-from tinyae.gradcheck_suite import kink_free_input, randomise_biases
+from tinyae.gradcheck.cases import kink_free_input, randomise_biases
 from tinyae.losses import L1Activity
 from tinyae.train import encode, fit
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyae import data, zoo
-from tinyae.gradcheck_suite import check_tiny_model, model_cases, tiny_models
+from tinyae.gradcheck.cases import check_tiny_model, model_cases, tiny_models
 from tinyae.layers.noise import Dropout, GaussianNoise
 from tinyae.models import Autoencoder, from_config
 from tinyae.optim import Adam

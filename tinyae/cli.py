@@ -14,7 +14,7 @@ import sys
 # name -> (module, one-line help). Keep in the order a newcomer meets them.
 COMMANDS = {
     "tour": ("tinyae.tour", "the main job: gradient checks, five autoencoders trained, figures and a report"),
-    "gradcheck": ("tinyae.gradcheck_suite", "check every built-in layer, loss and penalty against finite differences "
+    "gradcheck": ("tinyae.cli_gradcheck", "check every built-in layer, loss and penalty against finite differences "
                   "(or your own: tinyae gradcheck FILE.py:Class)"),
     "train": ("tinyae.cli_train", "train a zoo autoencoder on a dataset; save checkpoint, history and figures"),
     "eval": ("tinyae.cli_eval", "evaluate a saved model on test data, term by term, against a baseline"),

@@ -211,7 +211,7 @@ def _step(i: int, n: int, text: str):
 
 
 def _gradcheck(lines: list) -> tuple:
-    from tinyae.gradcheck_suite import layer_cases, loss_cases, run_cases
+    from tinyae.gradcheck.cases import layer_cases, loss_cases, run_cases
 
     def out(line):
         print(line, flush=True)

@@ -24,11 +24,10 @@ from contextlib import contextmanager
 import numpy as np
 
 from tinyae import backend
-from tinyae.gradcheck_report import CaughtException
+from tinyae.gradcheck.report import CaughtException
 
-_TINYAE_DIR = os.path.dirname(os.path.abspath(__file__))
-_CHECKER_FILES = {os.path.join(_TINYAE_DIR, f) for f in
-                  ("gradcheck.py", "gradcheck_contract.py", "gradcheck_diagnose.py", "gradcheck_report.py")}
+_CHECKER_DIR = os.path.dirname(os.path.abspath(__file__))  # tinyae/gradcheck/: the checker's own frames
+_TINYAE_DIR = os.path.dirname(_CHECKER_DIR)  # tinyae/: library frames, not the student's
 _LIBRARY_DIRS = tuple({os.path.dirname(os.__file__), os.path.dirname(np.__file__), sys.prefix, sys.base_prefix})
 
 
@@ -232,7 +231,8 @@ def _is_library(filename: str) -> bool:
 def locate(err: BaseException, during: str) -> CaughtException:
     """Where ``err`` happened: the deepest frame in the student's code (not tinyae's, numpy's or Python's);
     else the deepest frame outside the checker."""
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if os.path.abspath(f.filename) not in _CHECKER_FILES]
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_CHECKER_DIR + os.sep)]
     student = [f for f in frames if not _is_library(f.filename)
                and not os.path.abspath(f.filename).startswith(_TINYAE_DIR + os.sep)]
     frame = (student or frames or [None])[-1]

@@ -8,7 +8,7 @@ table shows the largest relative error per tensor; every case must stay below 1e
     tinyae gradcheck --only conv  # the cases whose name contains "conv"
     tinyae gradcheck --verbose    # the full per-tensor table of every case
 
-Your own layer or loss, from a file (tinyae/gradcheck_file.py; exit status 1 when it fails):
+Your own layer or loss, from a file (tinyae/gradcheck/file.py; exit status 1 when it fails):
 
     tinyae gradcheck my_layers.py:MyDense --args "4, 3"   # constructor arguments, Python literals
     tinyae gradcheck my_layers.py:MyConv --shape 2,3,8,8  # the input batch's shape
@@ -22,6 +22,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinyae import zoo
+from tinyae.gradcheck.check import check_layer, check_loss, check_model
+from tinyae.gradcheck.inputs import away_from_zero, distinct_values, probabilities
+from tinyae.layers import (
+    AvgPool2D,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GaussianNoise,
+    Identity,
+    LeakyReLU,
+    MaxPool2D,
+    Param,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    Softplus,
+    Tanh,
+    TiedDense,
+    Upsample2D,
+)
+from tinyae.losses import BCE, MSE, BCEWithLogits, GaussianKL, KLSparsity, L1Activity, L2WeightDecay
+from tinyae.models import VAE, Sequential
+
 F64 = np.float64
 
 
@@ -32,44 +58,7 @@ class Case:
     run: object  # () -> Report
 
 
-def away_from_zero(rng, shape, margin=0.1):
-    """Normal values pushed at least ``margin`` away from 0 (no ReLU / |x| kink within reach)."""
-    u = rng.normal(size=shape)
-    return np.sign(u) * (margin + np.abs(u))
-
-
-def distinct_values(rng, shape, spacing=1e-2):
-    """A random permutation of evenly spaced values: no two entries tie (max-pool is smooth there)."""
-    n = int(np.prod(shape))
-    return (rng.permutation(n) * spacing - n * spacing / 2).reshape(shape)
-
-
-def probabilities(rng, shape, low=0.05, high=0.95):
-    return rng.uniform(low, high, size=shape)
-
-
 def layer_cases(seed: int = 0):
-    from tinyae.gradcheck import check_layer
-    from tinyae.layers import (
-        AvgPool2D,
-        Conv2D,
-        ConvTranspose2D,
-        Dense,
-        Dropout,
-        Flatten,
-        GaussianNoise,
-        Identity,
-        LeakyReLU,
-        MaxPool2D,
-        ReLU,
-        Reshape,
-        Sigmoid,
-        Softplus,
-        Tanh,
-        TiedDense,
-        Upsample2D,
-    )
-    from tinyae.models import Sequential
 
     rng = np.random.default_rng(seed)
     vec = rng.normal(size=(3, 5))
@@ -109,9 +98,6 @@ def layer_cases(seed: int = 0):
 
 
 def loss_cases(seed: int = 0):
-    from tinyae.gradcheck import check_loss
-    from tinyae.layers import Param
-    from tinyae.losses import BCE, MSE, BCEWithLogits, GaussianKL, KLSparsity, L1Activity, L2WeightDecay
 
     rng = np.random.default_rng(seed + 1)
     pred = rng.normal(size=(4, 6))
@@ -136,7 +122,6 @@ def loss_cases(seed: int = 0):
 # Tiny float64 instances of every zoo variant (and a few options), for the whole-model checks.
 # Built lazily so that importing this module does not import the zoo.
 def tiny_models() -> dict:
-    from tinyae import zoo
 
     f64 = {"dtype": F64}
     return {
@@ -183,8 +168,6 @@ def kink_margin(model, x, eps, training) -> float:
     Each ReLU / MaxPool2D is watched for one training step by shadowing its ``forward`` with an
     instance attribute that records the gap and calls the method; the attribute is deleted afterwards.
     """
-    from tinyae.layers import MaxPool2D, ReLU
-    from tinyae.models import VAE
 
     gaps = []
 
@@ -240,8 +223,6 @@ def check_tiny_model(name: str, seed: int = 0):
     reconstruction + KL with its noise eps fixed) against finite differences, at 1e-6: a whole model
     chains many layers, so rounding in its loss is a little larger than in one layer's.
     """
-    from tinyae.gradcheck import check_model
-    from tinyae.models import VAE
 
     model = randomise_biases(tiny_models()[name]())
     kw = {}
@@ -288,45 +269,3 @@ def run_cases(cases, verbose=False, out=print):
     out(f"\n{len(reports) - len(failed)} passed, {len(failed)} failed "
         f"(float64, random upstream gradient, tolerance {tols})")
     return reports
-
-
-def configure(parser):
-    parser.add_argument("target", nargs="?", metavar="FILE.py[:CLASS]",
-                        help="check your own layer or loss class from this file instead of the built-in table")
-    parser.add_argument("--args", metavar="TEXT", help='with FILE: constructor arguments, e.g. "4, 3, seed=1"')
-    parser.add_argument("--shape", metavar="N,D,...", help="with FILE: the input batch's shape (default: guessed)")
-    parser.add_argument("--kind", choices=("layer", "loss"), help="with FILE: check it as this (default: guessed)")
-    parser.add_argument("--training", action="store_true", help="with FILE: run forward in training mode")
-    parser.add_argument("--json", action="store_true", help="with FILE: print the report as JSON (for graders)")
-    parser.add_argument("--only", metavar="TEXT", help="run only the cases whose name contains TEXT")
-    parser.add_argument("--model", nargs="*", metavar="NAME",
-                        help="also check whole zoo models end to end (no NAME: all of them)")
-    parser.add_argument("--verbose", "-v", action="store_true", help="print the full table of every case")
-    parser.add_argument("--seed", type=int, default=0)
-
-
-def run(args) -> int:
-    if args.target is not None:
-        from tinyae.gradcheck_file import run_file
-
-        return run_file(args)
-    extra = [flag for flag, value in (("--args", args.args), ("--shape", args.shape), ("--kind", args.kind),
-                                      ("--training", args.training), ("--json", args.json)) if value]
-    if extra:
-        print(f"tinyae gradcheck: {', '.join(extra)} go with a FILE.py:Class to check, e.g. "
-              f"tinyae gradcheck my_layer.py:MyDense {extra[0]} ...")
-        return 2
-    cases = layer_cases(args.seed) + loss_cases(args.seed)
-    if args.model is not None:
-        try:
-            cases += model_cases(args.seed, args.model)
-        except ValueError as err:
-            print(err)
-            return 2
-    if args.only:
-        cases = [c for c in cases if args.only.lower() in c.name.lower()]
-        if not cases:
-            print(f"tinyae gradcheck: no case matches {args.only!r}")
-            return 2
-    reports = run_cases(cases, verbose=args.verbose)
-    return 0 if all(r.passed for r in reports.values()) else 1

@@ -23,7 +23,7 @@ import itertools
 
 import numpy as np
 
-from tinyae.gradcheck_report import Diagnosis
+from tinyae.gradcheck.report import Diagnosis
 
 MATCH_TOL = 1e-6  # relative error under which a transformed gradient "is" the true one
 
@@ -243,5 +243,5 @@ def kink_message(name, kinks, n_failed, checked, sides, h):
     if rest:
         return head + f"The other {rest} failing entries are not at kinks: look at those for a bug."
     return head + (f"Finite differences cannot measure a slope there, so this is not a bug in your code: choose "
-                   f"inputs at least 2h = {2 * h:.0e} away from kinks (tinyae.gradcheck_suite.away_from_zero, "
+                   f"inputs at least 2h = {2 * h:.0e} away from kinks (tinyae.gradcheck.cases.away_from_zero, "
                    f"distinct_values).")

@@ -29,6 +29,11 @@ import sys
 
 import numpy as np
 
+from tinyae.gradcheck.check import check_layer, check_loss
+from tinyae.gradcheck.compare import named_params
+from tinyae.gradcheck.contract import locate, unlisted_params
+from tinyae.gradcheck.inputs import away_from_zero
+
 
 class CannotCheck(Exception):
     """Nothing could be checked; the message is one line saying why and what to do."""
@@ -48,7 +53,6 @@ def parse_target(text: str):
 
 def load_class(path: str, name: str | None):
     """Import ``path`` as a module (its folder on sys.path, so its own imports work) and return the class."""
-    from tinyae.gradcheck_contract import locate
 
     module_name = "tinyae_student_" + "".join(c if c.isalnum() else "_" for c in os.path.splitext(path)[0])
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -127,8 +131,6 @@ def kind_of(obj) -> str:
 
 def to_float64(obj):
     """Cast every Param of ``obj`` (those params() yields and those it forgets) to float64, in place."""
-    from tinyae.gradcheck import named_params
-    from tinyae.gradcheck_contract import unlisted_params
 
     listed = named_params(obj)
     for _, p in listed + unlisted_params(obj, [p for _, p in listed]):
@@ -148,7 +150,6 @@ def _forward_inputs(obj) -> int:
 
 def layer_shape_candidates(layer, batch=4):
     """Input shapes to try, most likely first."""
-    from tinyae.gradcheck import named_params
 
     width = getattr(layer, "in_features", None)
     out = [(batch, width)] if isinstance(width, int) else []
@@ -163,7 +164,6 @@ def layer_shape_candidates(layer, batch=4):
 
 def pick_layer_shape(layer, rng):
     """The first candidate shape the layer's forward accepts."""
-    from tinyae.gradcheck_suite import away_from_zero
 
     tried = []
     for shape in layer_shape_candidates(layer):
@@ -179,8 +179,6 @@ def pick_layer_shape(layer, rng):
 def check_file(target: str, *, args: str | None = None, shape: str | None = None, kind: str | None = None,
                seed: int = 0, training: bool = False):
     """Build the class named by ``target`` and check it; returns (report, details)."""
-    from tinyae.gradcheck import check_layer, check_loss
-    from tinyae.gradcheck_suite import away_from_zero
 
     path, name = parse_target(target)
     cls = load_class(path, name)
@@ -212,7 +210,6 @@ def run_file(args) -> int:
         print(err, file=sys.stderr)
         return 2
     except NotImplementedError as err:
-        from tinyae.gradcheck_contract import locate
 
         c = locate(err, "")
         where = f" ({c.file}:{c.line})" if c.file else ""
