@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
+        if argv is None:  # run as the program: it is exiting, a further Ctrl-C must not make it a traceback
+            _ignore_ctrl_c()
         print("\ninterrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`tinyae gradcheck -v | head`): stop quietly, as Unix tools do
@@ -65,6 +67,14 @@ def main(argv=None) -> int:
         except (OSError, ValueError):
             pass
         return 141  # 128 + SIGPIPE
+
+
+def _ignore_ctrl_c():
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
