@@ -63,6 +63,8 @@ def test_binary_codes_threshold_a_sigmoid_code_at_one_half():
     codes = np.array([[0.1, 0.5, 0.51, 0.99]])
     np.testing.assert_array_equal(binary_codes(codes), [[False, False, True, True]])
     np.testing.assert_array_equal(binary_codes(codes, threshold=0.05), [[True, True, True, True]])
+    for threshold in (np.float32(0.5), np.float64(0.5), np.int64(0)):  # NumPy scalars are numbers too
+        np.testing.assert_array_equal(binary_codes(codes, threshold=threshold), codes > threshold)
 
 
 def test_hamming_search_matches_sorting_with_ties_by_index():
@@ -126,6 +128,10 @@ def test_precision_at_k_on_a_hand_made_case():
     (lambda: precision_at_k(np.zeros((2, 3), int), np.zeros(3), np.zeros(5)), r"query_labels must have shape \(2,\)"),
     (lambda: precision_at_k(np.full((2, 3), 9), np.zeros(2), np.zeros(5)), "outside the database of 5"),
     (lambda: precision_at_k(np.zeros((2, 3)), np.zeros(2), np.zeros(5)), "2-D int array"),
+    (lambda: precision_at_k(np.zeros((2, 3), int), np.zeros(2), np.zeros(5), k=5),
+     r"k must be an int from 1 to the number of retrieved columns 3, got 5"),
+    (lambda: binary_codes(np.zeros((2, 3)), threshold=np.bool_(True)), "threshold must be a finite number"),
+    (lambda: binary_codes(np.zeros((2, 3)), threshold=np.float32("inf")), "threshold must be a finite number"),
 ])
 def test_bad_input_gets_one_line_error(call, match):
     with pytest.raises((ValueError, TypeError), match=match) as info:

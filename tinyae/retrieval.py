@@ -28,6 +28,9 @@ pre-activations far from 0, where the sigmoid saturates; in eval mode the noise 
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from tinyae import backend
@@ -86,9 +89,10 @@ def _packed_pair(queries, database, where: str):
     return Q, X
 
 
-def _k(k, n: int, where: str) -> int:
+def _k(k, n: int, where: str, limit: str = "the database size") -> int:
+    """k as an int in [1, n]; ``limit`` says what n is in the error."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise ValueError(f"{where}: k must be an int from 1 to the database size {n}, got {k!r}")
+        raise ValueError(f"{where}: k must be an int from 1 to {limit} {n}, got {k!r}")
     return int(k)
 
 
@@ -201,7 +205,7 @@ def binary_codes(codes, threshold: float = 0.5) -> np.ndarray:
     the pre-activation. A code trained with noise before its sigmoid sits near 0 and 1, so little is lost.
     """
     C = _float_codes(codes, "codes", "binary_codes")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
         raise ValueError(f"binary_codes: threshold must be a finite number, got {threshold!r}")
     return C > threshold
 
@@ -342,7 +346,7 @@ def precision_at_k(retrieved, query_labels, database_labels, k: int | None = Non
     if R.min() < 0 or R.max() >= len(yd):
         raise ValueError(f"precision_at_k: retrieved holds indices outside the database of {len(yd)} labels "
                          f"(from {R.min()} to {R.max()})")
-    k = R.shape[1] if k is None else _k(k, R.shape[1], "precision_at_k")
+    k = R.shape[1] if k is None else _k(k, R.shape[1], "precision_at_k", "the number of retrieved columns")
     hits = yd[R[:, :k]] == yq[:, None]  # (Q, k)
     per = hits.mean(axis=1)
     return per if per_query else float(per.mean())
