@@ -183,14 +183,45 @@ def test_cd_k_approaches_the_exact_gradient_in_expectation():
     assert biases[50] < 1e-3 * np.abs(exact).max() < biases[1]  # the bias vanishes as k grows
 
 
-def test_pcd_chains_persist_and_sample_the_model():
-    rbm = tiny_rbm(scale=1.0)
+def negative_phase_from(rbm, chains):
+    """The exact expectation and standard error of the negative statistic of one PCD-1 update whose chains
+    start at the hidden states ``chains`` (N, H): each chain draws v ~ p(v | h) and contributes
+    s(v) = (v E[h | v]^T, v, E[h | v]). p(v | h) comes from the joint table."""
+    Vs, Hs, P = joint_table(rbm.W, rbm.b, rbm.c)
+    cond_v = P / P.sum(axis=0, keepdims=True)  # p(v | h), columns h
+    rows = (chains @ (2 ** np.arange(H - 1, -1, -1))).astype(int)  # each chain's h in Hs
+    ph = rbm.hidden_mean(Vs)
+    s = np.concatenate([np.einsum("ai,aj->aij", Vs, ph).reshape(len(Vs), -1), Vs, ph], axis=1)
+    q = cond_v[:, rows].T  # (N, 2**V): the law of each chain's v
+    mean = q @ s
+    var = q @ s ** 2 - mean ** 2
+    return mean.mean(axis=0), np.sqrt(var.sum(axis=0)) / len(chains)
+
+
+def test_pcd_starts_each_update_where_the_chains_are():
+    """Set the chains to a known state; the update's negative phase must be the one of chains started
+    there (within 5 exact standard errors, 53 entries), and that of the state it leaves the next time.
+    Restarted at the data instead, the expectation would be more than 10 standard errors away."""
+    rbm, X = tiny_rbm(scale=2.0), np.repeat(tiny_data(), 1000, axis=0)  # 12000 chains
+    pos, _ = reference_gradient(rbm.W, rbm.b, rbm.c, X)
+    restart, _ = expected_cd(rbm, X, 1)  # E[CD-1 estimate]: chains started at h_0 ~ p(h | data)
+    rbm.chains = np.zeros((len(X), H))  # the known state: every hidden unit off (sklearn's PCD start)
+    for _ in range(2):
+        start = rbm.chains.copy()
+        mean, se = negative_phase_from(rbm, start)
+        negative = flat(pos) - flat(rbm.cd_gradient(X, k=1, persistent=True))
+        assert np.all(np.abs(negative - mean) < 5 * se)
+        assert np.abs(flat(pos) - restart - mean).max() > 10 * se.max()  # a restart would be seen
+        assert rbm.chains.shape == start.shape and not np.array_equal(rbm.chains, start)  # and they moved on
+
+
+def test_pcd_chains_sample_the_model():
+    """After 30 updates with frozen weights the chains' visible states are samples of p(v). The weights
+    make one Gibbs step from the data far from p(v): restarted chains would fail the bound."""
+    rbm = tiny_rbm(scale=2.0)
     X = np.repeat(tiny_data(), 1000, axis=0)  # 12000 persistent chains
-    for _ in range(60):  # weights frozen: the chains are just run
+    for _ in range(30):  # weights frozen: the chains are just run
         rbm.cd_gradient(X, k=1, persistent=True)
-    chains = rbm.chains.copy()
-    rbm.cd_gradient(X, k=1, persistent=True)
-    assert not np.array_equal(chains, rbm.chains)  # they moved on, from where they were
     v = rbm.sample_visible(rbm.visible_mean(rbm.chains))
     Vs, _, P = joint_table(rbm.W, rbm.b, rbm.c)
     pv = P.sum(axis=1)
@@ -198,6 +229,12 @@ def test_pcd_chains_persist_and_sample_the_model():
     # sampling noise alone: E|count - p| ~ sqrt(2 p (1 - p) / (pi n)); allow twice the expected total variation
     expected_tv = 0.5 * np.sqrt(2 * pv * (1 - pv) / (np.pi * len(v))).sum()
     assert 0.5 * np.abs(counts - pv).sum() < 2 * expected_tv
+    # restarted at the data every update, v would be two Gibbs steps from it: law e_{v0} T^2 (T as in
+    # expected_cd), whose exact distance from p(v) is 0.108 here, 2.5 times the bound (0.043)
+    T = (P / P.sum(axis=1, keepdims=True)) @ (P / P.sum(axis=0, keepdims=True)).T
+    index = (X @ (2 ** np.arange(V - 1, -1, -1))).astype(int)
+    restarted = np.linalg.matrix_power(T, 2)[index].mean(axis=0)
+    assert 0.5 * np.abs(restarted - pv).sum() > 2 * (2 * expected_tv)
 
 
 # -- (c) the exact log-likelihood rises during CD-1 training -----------------------------------------------
@@ -240,7 +277,9 @@ def test_pseudo_likelihood_is_what_sklearn_score_samples_estimates(binary_digits
     X = binary_digits
     sk = BernoulliRBM(n_components=16, learning_rate=0.05, batch_size=20, n_iter=3, random_state=0).fit(X)
     rbm = with_sklearn_weights(sk)
-    np.testing.assert_allclose(rbm.free_energy(X), sk._free_energy(X), rtol=1e-12)
+    # F(v) = -b.v - sum_j log(1 + exp(c_j + (v W)_j)), written here from sklearn's public weights
+    F = -(X @ sk.intercept_visible_) - np.logaddexp(0, sk.intercept_hidden_ + X @ sk.components_.T).sum(axis=1)
+    np.testing.assert_allclose(rbm.free_energy(X), F, rtol=1e-12)
     # score_samples flips one random bit per row: an unbiased, noisy estimate of our exact sum over all bits
     samples = []
     for seed in range(40):
@@ -293,6 +332,57 @@ def test_pcd_matches_sklearn_bernoulli_rbm_after_the_same_updates(binary_digits)
 def test_bad_input_gets_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def small():
+    return RBM(3, 2, seed=0, dtype=np.float64)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda r: r.cd_gradient(np.zeros((2, 3)), k=0), r"RBM.cd_gradient: k must be a positive int, got 0"),
+    (lambda r: r.gibbs(np.zeros((2, 2)), k=0), r"RBM.gibbs: k must be a positive int, got 0"),
+    (lambda r: r.free_energy(np.zeros((2, 4))), r"RBM.free_energy: expected v of shape \(N, 3\), got shape \(2, 4\)"),
+    (lambda r: r.free_energy([0, 1, 0]), r"RBM.free_energy: expected v of shape \(N, 3\), got list"),
+    (lambda r: r.hidden_mean(np.zeros(3)), r"RBM.hidden_mean: expected v of shape \(N, 3\), got shape \(3,\)"),
+    (lambda r: r.visible_mean(np.zeros((2, 3))), r"RBM.visible_mean: expected h of shape \(N, 2\), got shape"),
+    (lambda r: r.energy(np.zeros((2, 3)), np.zeros((2, 3))), r"RBM.energy: expected h of shape \(N, 2\)"),
+    (lambda r: r.cd_gradient(np.zeros((2, 4))), r"RBM.cd_gradient: expected v0 of shape \(N, 3\)"),
+    (lambda r: r.fit(np.zeros((2, 3)), lr="0.1"), r"RBM.fit: lr must be a finite number in \(0, inf\), got '0.1'"),
+    (lambda r: r.fit(np.zeros((2, 3)), lr=True), r"RBM.fit: lr must be a finite number in \(0, inf\), got True"),
+    (lambda r: r.fit(np.zeros((2, 3)), lr=float("inf")), r"lr must be a finite number in \(0, inf\), got inf"),
+    (lambda r: r.fit(np.zeros((2, 3)), momentum="a"), r"RBM.fit: momentum must be a finite number in \[0, 1\), got 'a'"
+     ),
+    (lambda r: r.fit(np.zeros((2, 3)), momentum=5), r"momentum must be a finite number in \[0, 1\), got 5"),
+    (lambda r: r.fit(np.zeros((2, 3)), weight_decay=-1), r"weight_decay must be a finite number in \[0, inf\), got -1"),
+    (lambda r: r.fit(np.zeros((2, 3)), epochs=2.0), r"RBM.fit: epochs must be a positive int, got 2.0"),
+    (lambda r: r.update(np.zeros((2, 3)), lr=0), r"RBM.update: lr must be a finite number in \(0, inf\), got 0"),
+    (lambda r: r.update(np.zeros((2, 3)), lr=0.1, momentum=1.0), r"RBM.update: momentum .* \[0, 1\), got 1.0"),
+])
+def test_bad_arguments_get_one_line_before_any_work(call, match):
+    rbm = small()
+    before = (rbm.W.copy(), rbm.b.copy(), rbm.c.copy(), rbm.rng.bit_generator.state)
+    with pytest.raises(ValueError, match=match) as err:
+        call(rbm)
+    assert "\n" not in str(err.value)
+    after = (rbm.W, rbm.b, rbm.c, rbm.rng.bit_generator.state)
+    assert all(np.array_equal(a, b) for a, b in zip(before[:3], after[:3])) and before[3] == after[3]  # untouched
+    assert rbm.chains is None and rbm._velocity is None
+
+
+@pytest.mark.parametrize("init_std, match", [
+    (True, "got True"), (-1, "got -1"), (float("nan"), "got nan"), ("0.1", "got '0.1'")])
+def test_init_std_is_a_number_at_least_zero(init_std, match):
+    with pytest.raises(ValueError, match=r"RBM: init_std must be a finite number in \[0, inf\), " + match):
+        RBM(3, 2, init_std=init_std)
+
+
+def test_numpy_scalars_are_numbers_too():
+    rbm = RBM(np.int64(3), np.int32(2), init_std=np.float32(0.1), seed=0, dtype=np.float64)
+    assert rbm.W.shape == (3, 2) and 0 < rbm.W.std()
+    X = tiny_data(n=4, n_visible=3)
+    history = rbm.fit(X, np.int64(2), batch_size=np.int64(2), lr=np.float32(0.1), k=np.int64(1),
+                      momentum=np.float64(0.5), weight_decay=np.float32(1e-4))
+    assert len(history["reconstruction_error"]) == 2
 
 
 # -- the deep belief autoencoder -------------------------------------------------------------------------------

@@ -33,11 +33,13 @@ Every random draw comes from the RBM's NumPy ``Generator`` (``seed``). The RBM r
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from tinyae import backend
 from tinyae.functional import sigmoid, softplus
+from tinyae.layers.base import check_positive_int
 
 HIDDEN_UNITS = ("bernoulli", "gaussian")
 MAX_EXACT_VISIBLE = 20  # exact_log_likelihood enumerates 2**V visible states
@@ -46,6 +48,37 @@ MAX_EXACT_VISIBLE = 20  # exact_log_likelihood enumerates 2**V visible states
 def all_binary_states(n: int) -> np.ndarray:
     """Every binary vector of length n, as the rows of a (2**n, n) float64 array (row i is i in binary)."""
     return ((np.arange(2 ** n)[:, None] >> np.arange(n - 1, -1, -1)) & 1).astype(np.float64)
+
+
+def _positive_int(value, name: str, where: str) -> int:
+    """A size or a count: a Python or NumPy int >= 1 (check_positive_int takes Python ints only)."""
+    return check_positive_int(int(value) if isinstance(value, np.integer) else value, name, where)
+
+
+def _number(value, name: str, where: str, low: float, *, low_open: bool = False, high: float | None = None) -> float:
+    """A finite real (Python or NumPy scalar, not a bool) in [low, high) ((low, high) if low_open), as a float."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (high is None or value < high)
+    if not ok:
+        span = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high})"
+        raise ValueError(f"{where}: {name} must be a finite number in {span}, got {value!r}")
+    return float(value)
+
+
+def _check_rows(x, n: int, name: str, where: str):
+    """x must be a 2-D array of n columns (a batch of visible or hidden vectors)."""
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) != 2 or shape[1] != n:
+        got = f"shape {tuple(shape)}" if shape is not None else type(x).__name__
+        raise ValueError(f"{where}: expected {name} of shape (N, {n}), got {got}")
+
+
+def _check_training(lr, momentum, weight_decay, where: str):
+    """The update's hyperparameters: lr > 0, momentum in [0, 1), weight_decay >= 0."""
+    _number(lr, "lr", where, 0, low_open=True)
+    _number(momentum, "momentum", where, 0, high=1)
+    _number(weight_decay, "weight_decay", where, 0)
 
 
 class RBM:
@@ -65,13 +98,10 @@ class RBM:
 
     def __init__(self, n_visible: int, n_hidden: int, *, hidden: str = "bernoulli", init_std: float = 0.01,
                  seed=0, dtype=backend.DEFAULT_DTYPE):
-        for name, value in (("n_visible", n_visible), ("n_hidden", n_hidden)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"RBM: {name} must be a positive int, got {value!r}")
+        n_visible, n_hidden = _positive_int(n_visible, "n_visible", "RBM"), _positive_int(n_hidden, "n_hidden", "RBM")
         if hidden not in HIDDEN_UNITS:
             raise ValueError(f"RBM: hidden must be one of {HIDDEN_UNITS}, got {hidden!r}")
-        if not (isinstance(init_std, (int, float)) and init_std >= 0):
-            raise ValueError(f"RBM: init_std must be a number >= 0, got {init_std!r}")
+        init_std = _number(init_std, "init_std", "RBM", 0)
         self.dtype = backend.check_float_dtype(dtype, "RBM")
         self.n_visible, self.n_hidden, self.hidden = int(n_visible), int(n_hidden), hidden
         self.rng = backend.make_rng(seed)
@@ -87,6 +117,8 @@ class RBM:
     # -- the model ---------------------------------------------------------------------------------
     def energy(self, v, h):
         """E(v, h) = -b.v - c.h - v W h (+ |h|^2 / 2 for Gaussian hidden units); v (N, V), h (N, H) -> (N,)."""
+        _check_rows(v, self.n_visible, "v", "RBM.energy")
+        _check_rows(h, self.n_hidden, "h", "RBM.energy")
         E = -(v @ self.b) - (h @ self.c) - ((v @ self.W) * h).sum(axis=1)  # (N, V) @ (V, H) -> (N, H)
         if self.hidden == "gaussian":
             E = E + 0.5 * (h * h).sum(axis=1)
@@ -100,6 +132,7 @@ class RBM:
         Gaussian hidden: the integral over h of exp(a.h - |h|^2 / 2) is (2 pi)^(H/2) exp(|a|^2 / 2):
             F(v) = -b.v - |a|^2 / 2 - (H / 2) log(2 pi)
         """
+        _check_rows(v, self.n_visible, "v", "RBM.free_energy")
         a = self.c + v @ self.W  # (N, V) @ (V, H) -> (N, H)
         if self.hidden == "bernoulli":
             return -(v @ self.b) - softplus(a).sum(axis=1)
@@ -107,11 +140,13 @@ class RBM:
 
     def hidden_mean(self, v):
         """E[h | v]: sigmoid(c + v W) for Bernoulli hidden units, c + v W for Gaussian ones; (N, V) -> (N, H)."""
+        _check_rows(v, self.n_visible, "v", "RBM.hidden_mean")
         a = self.c + v @ self.W  # (N, V) @ (V, H) -> (N, H)
         return sigmoid(a) if self.hidden == "bernoulli" else a
 
     def visible_mean(self, h):
         """p(v_i = 1 | h) = sigmoid(b_i + (W h)_i); (N, H) -> (N, V)."""
+        _check_rows(h, self.n_hidden, "h", "RBM.visible_mean")
         return sigmoid(self.b + h @ self.W.T)  # (N, H) @ (H, V) -> (N, V)
 
     def sample_hidden(self, mean):
@@ -131,6 +166,7 @@ class RBM:
         ``visible_probs=True`` keeps v = p(v = 1 | h) instead of a 0/1 draw (Hinton's recipe for the
         reconstruction: less noise, but then the chain is no longer a sampler of p(v)).
         """
+        k = _positive_int(k, "k", "RBM.gibbs")
         for _ in range(k):
             pv = self.visible_mean(h)
             v = pv if visible_probs else self.sample_visible(pv)
@@ -166,6 +202,8 @@ class RBM:
         follows it only approximately: it is not the gradient of any function).
         Returns (dW (V, H), db (V,), dc (H,)).
         """
+        k = _positive_int(k, "k", "RBM.cd_gradient")
+        _check_rows(v0, self.n_visible, "v0", "RBM.cd_gradient")
         ph0 = self.hidden_mean(v0)
         if persistent and self.chains is not None:
             h = self.chains
@@ -180,6 +218,7 @@ class RBM:
     def update(self, v0, lr: float, k: int = 1, persistent: bool = False, momentum: float = 0.0,
                weight_decay: float = 0.0, visible_probs: bool = False):
         """One step: delta = momentum * delta_prev + lr * (CD-k gradient - weight_decay * W); W += delta."""
+        _check_training(lr, momentum, weight_decay, "RBM.update")
         dW, db, dc = self.cd_gradient(v0, k, persistent, visible_probs)
         grads = (dW - weight_decay * self.W, db, dc)
         if self._velocity is None:
@@ -248,11 +287,10 @@ class RBM:
         """
         X = self._check(X, "RBM.fit")
         X_val = None if X_val is None else self._check(X_val, "RBM.fit (X_val)")
-        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("k", k)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"RBM.fit: {name} must be a positive int, got {value!r}")
-        if not lr > 0:
-            raise ValueError(f"RBM.fit: lr must be > 0, got {lr!r}")
+        epochs = _positive_int(epochs, "epochs", "RBM.fit")
+        batch_size = _positive_int(batch_size, "batch_size", "RBM.fit")
+        k = _positive_int(k, "k", "RBM.fit")
+        _check_training(lr, momentum, weight_decay, "RBM.fit")
         binary = bool(np.all((X == 0) | (X == 1)))
         history = {"reconstruction_error": [], "free_energy": [], "free_energy_val": [], "pseudo_log_likelihood": []}
         for epoch in range(epochs):

@@ -30,6 +30,7 @@ a pickle can run code, so use ``save``/``load`` for files that travel.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -39,6 +40,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tinyae import io, train, zoo
+from tinyae.layers.base import check_positive_int
 from tinyae.optim import Adam
 
 __all__ = ["AutoencoderTransformer"]
@@ -75,9 +77,21 @@ def _model_key(name):
 
 
 def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"AutoencoderTransformer: {name} must be a positive int, got {value!r}")
-    return int(value)
+    """A Python or NumPy int >= 1 (a grid from np.arange holds NumPy ints; check_positive_int takes Python ints)."""
+    return check_positive_int(int(value) if isinstance(value, np.integer) else value, name, "AutoencoderTransformer")
+
+
+def _check_builder_arguments(key, kw):
+    """Every key of model_params is an argument of the zoo builder (its signature, read by ``inspect``)."""
+    builder = {**zoo._DENSE_BUILDERS, **zoo._CONV_BUILDERS}[key]
+    params = list(inspect.signature(builder).parameters.values())[1:]  # the first is the input size or shape
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params if p.name not in RESERVED]
+    for name in kw:
+        if name not in known:
+            raise ValueError(f"AutoencoderTransformer: model_params: model {key!r} (zoo.{builder.__name__}) takes no "
+                             f"argument {name!r}; it takes {', '.join(known)}")
 
 
 class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -204,6 +218,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if reserved:
             raise ValueError(f"AutoencoderTransformer: model_params must not set {reserved}: use the estimator's "
                              f"hidden, image_shape, random_state and dtype parameters")
+        _check_builder_arguments(key, kw)
         kw = {**kw, **self._hidden_argument(key, n_features)}
         return key, input_shape, kw, dtype
 
@@ -279,7 +294,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     # -- using the model --------------------------------------------------------------------------
     def transform(self, X):
         """The code of every row of X, (n_samples, prod(code_shape_)); a VAE's mean code mu."""
-        codes = train.encode(self.model_, self._checked(X))
+        Xm = self._checked(X)  # first: an unfitted estimator raises NotFittedError
+        codes = train.encode(self.model_, Xm)
         return codes.reshape(len(codes), -1)
 
     def inverse_transform(self, X):
