@@ -24,6 +24,7 @@ import numpy as np
 
 from tinyae import zoo
 from tinyae.gradcheck.check import check_layer, check_loss, check_model
+from tinyae.gradcheck.compare import reseed
 from tinyae.gradcheck.inputs import away_from_zero, distinct_values, probabilities
 from tinyae.layers import (
     AvgPool2D,
@@ -151,13 +152,6 @@ def randomise_biases(model, seed: int = 7):
     return model
 
 
-def reseed_noise(model, seed: int = 0):
-    """Give every noise source of the model (its layers' and its own ``rng``) a fresh generator."""
-    for part in [model, *model.layers()]:
-        if hasattr(getattr(part, "rng", None), "bit_generator"):
-            part.rng = np.random.default_rng(seed)
-
-
 def kink_margin(model, x, eps, training) -> float:
     """Smallest distance to a kink in the forward pass that the gradient check will perturb around.
 
@@ -196,7 +190,7 @@ def kink_margin(model, x, eps, training) -> float:
             watch(layer, pool_gap if isinstance(layer, MaxPool2D) else relu_gap)
             watched_layers.append(layer)
     try:
-        reseed_noise(model)
+        reseed(model, 0)
         kw = {"eps": eps} if isinstance(model, VAE) else {}
         model.loss_and_backward(x, training=training, **kw)
         model.zero_grad()

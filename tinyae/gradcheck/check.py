@@ -17,11 +17,11 @@ from tinyae.gradcheck.compare import (
     _overwrites,
     _param_line,
     _require_float64,
-    _reseed,
     _same,
     _snapshot,
     _title,
     _zero,
+    reseed,
 )
 from tinyae.gradcheck.contract import (
     StudentException,
@@ -75,7 +75,7 @@ def check_layer(layer, x, *, dy=None, seed=0, training=False, max_checks=None, t
 
 def _check_layer(report, layer, params, x, dy, seed, training, max_checks, tol, order, h, check_input, rng):
     def run_forward(inp=x):
-        _reseed(layer, seed)
+        reseed(layer, seed)
         return call("forward", layer.forward, inp, training=training)
 
     y = run_forward()
@@ -302,7 +302,7 @@ def check_model(model, loss=None, x=None, target=None, *, seed=0, training=False
     term_names = []
 
     def value():
-        _reseed(model, seed)
+        reseed(model, seed)
         if own_step:
             result = call("loss_and_backward", model.loss_and_backward, x, target, training=training, **step_kwargs)
             _zero(params)  # this evaluation only wants the number
@@ -313,7 +313,7 @@ def check_model(model, loss=None, x=None, target=None, *, seed=0, training=False
 
     try:
         _zero(params)
-        _reseed(model, seed)
+        reseed(model, seed)
         values_before = [backend.to_numpy(p.value).copy() for _, p in params]
         found = []
         with watch_overwrites(model, np.random.default_rng(seed + 1), found):

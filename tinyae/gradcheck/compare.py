@@ -26,6 +26,7 @@ from tinyae.gradcheck.report import (
     TensorResult,
     worst_order,
 )
+from tinyae.models.sequential import noise_sources
 
 # --------------------------------------------------------------------------------------------------
 # Walking an object that follows the contract
@@ -46,17 +47,11 @@ def named_params(obj):
     return out
 
 
-def _walk(obj):
-    yield obj
-    for child in obj.children() if hasattr(obj, "children") else ():
-        yield from _walk(child)
-
-
-def _reseed(obj, seed):
-    """Give every stochastic part (anything with an ``rng`` Generator) a fresh Generator of ``seed``."""
-    for part in _walk(obj):
-        if isinstance(getattr(part, "rng", None), np.random.Generator):
-            part.rng = np.random.default_rng(seed)
+def reseed(obj, seed):
+    """Give every noise source of ``obj`` (each part with its own Generator in ``.rng``) a fresh Generator of
+    ``seed``, so that every forward of a check draws the same noise."""
+    for part in noise_sources(obj):
+        part.rng = np.random.default_rng(seed)
 
 
 def _require_float64(what, arrays_by_name):

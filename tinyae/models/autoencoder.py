@@ -9,7 +9,7 @@ from tinyae.layers.activations import Activation, sigmoid
 from tinyae.layers.base import Layer
 from tinyae.layers.dense import Dense
 from tinyae.layers.noise import Dropout, GaussianNoise
-from tinyae.models.sequential import Sequential, _fmt_shape, _has_rng, _labelled, _walk, first_uses, leaf_layers
+from tinyae.models.sequential import Sequential, _fmt_shape, _labelled, first_uses, leaf_layers, noise_sources, walk
 from tinyae.models.spec import _loss_spec, layer_spec
 
 # ==================================================================================================
@@ -188,7 +188,7 @@ class Autoencoder(Layer):
 
     def clear_cache(self):
         for part in self.children():
-            for leaf in _walk(part):
+            for leaf in walk(part):
                 leaf.clear_cache()
         for loss in self._losses():
             loss.clear_cache()
@@ -336,10 +336,10 @@ class Autoencoder(Layer):
     def rng_states(self) -> list:
         """The state of every random Generator in the model (noise layers, a VAE's sampler), in a fixed
         order, as JSON-ready dicts; ``set_rng_states`` puts them back (for exact resuming)."""
-        return [part.rng.bit_generator.state for part in _walk(self) if _has_rng(part)]
+        return [part.rng.bit_generator.state for part in noise_sources(self)]
 
     def set_rng_states(self, states: list):
-        parts = [part for part in _walk(self) if _has_rng(part)]
+        parts = noise_sources(self)
         if len(states) != len(parts):
             raise ValueError(f"{type(self).__name__}.set_rng_states: got {len(states)} states for "
                              f"{len(parts)} random parts")

@@ -1,5 +1,5 @@
 """``Sequential``: layers applied one after the other (the chain rule in reverse), and the helpers that
-walk a tree of layers."""
+walk a tree of layers (walk, noise_sources, leaf_layers, first_uses)."""
 
 from __future__ import annotations
 
@@ -139,13 +139,15 @@ def _labelled(prefix: str, layer):
         yield f"{prefix}.{name}", p
 
 
-def _walk(obj):
+def walk(obj):
+    """``obj`` and every part inside it, depth first (a part's ``children()``, then theirs, ...)."""
     yield obj
     for child in obj.children() if hasattr(obj, "children") else ():
-        yield from _walk(child)
+        yield from walk(child)
 
 
-def _has_rng(part) -> bool:
-    """A part with its own numpy Generator in ``.rng`` (a noise layer, a VAE)."""
-    return hasattr(getattr(part, "rng", None), "bit_generator")
+def noise_sources(obj) -> list:
+    """The parts of ``obj`` (itself included) that draw noise from their own Generator in ``.rng`` (a noise
+    layer, dropout, a VAE's sampler), in ``walk`` order."""
+    return [part for part in walk(obj) if hasattr(getattr(part, "rng", None), "bit_generator")]
 
