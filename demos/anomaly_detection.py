@@ -36,8 +36,8 @@ CODE = 8
 
 
 def holdout_arg(parser):
-    parser.add_argument("--holdout", type=int, default=None,
-                        help="hold out only this digit (default: each digit in turn; --quick: digit 0)")
+    parser.add_argument("--holdout", type=int, default=None, choices=range(10), metavar="DIGIT",
+                        help="hold out only this digit, 0-9 (default: each digit in turn; --quick: digit 0)")
 
 
 def scores(est, X):

@@ -54,3 +54,16 @@ def test_demo_runs_as_a_script(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "test MSE" in proc.stdout
     check_output(out, "dense_ae")
+
+
+def test_a_bad_holdout_digit_is_refused_in_one_line_before_any_work(capsys):
+    sys.path.insert(0, str(DEMOS))
+    try:
+        module = importlib.import_module("anomaly_detection")
+    finally:
+        sys.path.remove(str(DEMOS))
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--holdout", "12", "--quick"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--holdout: invalid choice: 12" in err, err

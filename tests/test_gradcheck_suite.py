@@ -69,3 +69,15 @@ def test_run_cases_reports_failures():
     reports = run_cases([Case("bad", "layer", lambda: bad)], out=lines.append)
     assert not reports["bad"].passed
     assert any("FAIL" in line for line in lines) and any("0 passed, 1 failed" in line for line in lines)
+
+
+def test_verbose_mode_prints_no_table_header_without_rows():
+    """Issue 15 item 9: with -v each case prints its whole report, so the one-line table's header (a header
+    with no rows under it) is left out; without -v the header heads the rows."""
+    cases = [c for c in layer_cases() if c.name == "Dense"]
+    lines = []
+    run_cases(cases, verbose=True, out=lines.append)
+    assert not any(line.startswith("case ") and "max rel err" in line for line in lines), lines[:3]
+    lines = []
+    run_cases(cases, verbose=False, out=lines.append)
+    assert lines[0].startswith("case ") and "max rel err" in lines[0] and lines[1].startswith("Dense ")

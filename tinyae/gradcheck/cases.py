@@ -245,7 +245,8 @@ def run_cases(cases, verbose=False, out=print):
     """Run the cases, print one line each (or the full table), return the reports by name."""
     reports = {}
     width = max(len(c.name) for c in cases) + 2
-    out(f"{'case':<{width}} {'max rel err':>11}  {'time':>6}  result")
+    if not verbose:  # the one-line-per-case table's header (-v prints each case's whole report instead)
+        out(f"{'case':<{width}} {'max rel err':>11}  {'time':>6}  result")
     for case in cases:
         start = time.perf_counter()
         report = case.run()
