@@ -183,10 +183,6 @@ def test_progress_bars_are_drawn_in_jupyter(monkeypatch):
 # -- item 20: the flaky tied-weight gradient check ------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 20: gradcheck.rel_error has no round-off floor; an entry of "
-                                       "dx that cancels to ~6e-6 is compared relatively, and the 5-point "
-                                       "stencil's round-off (~1e-12 absolute) is 1.2e-7 of it. The fix belongs "
-                                       "in tinyae/gradcheck/numeric.py (owner: gradcheck); remove this mark then")
 def test_tied_property_example_that_hypothesis_found():
     from tinyae.gradcheck import check_layer
     from tinyae.layers import Dense, Sigmoid, TiedDense

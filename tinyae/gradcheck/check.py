@@ -104,12 +104,14 @@ def _check_layer(report, layer, params, x, dy, seed, training, max_checks, tol, 
                                                     check_input)
     _overwrites(report, found)
     sizes = sizes_of(x)
+    magnitude = float(xp.sum(xp.abs(y * dy)))  # L = sum(y * dy) cancels; its rounding is eps * this
     if check_input and dx_host is not None:
         report.tensors.append(_compare("input x", x, dx_host, loss, h=h, order=order, tol=tol, max_checks=max_checks,
-                                       rng=rng, line="the dx your backward returns", sizes=sizes, kind="input"))
+                                       rng=rng, line="the dx your backward returns", sizes=sizes, kind="input",
+                                       magnitude=magnitude))
     for (label, p), g in zip(params, grads):
         report.tensors.append(_compare(label, p.value, g, loss, h=h, order=order, tol=tol, max_checks=max_checks,
-                                       rng=rng, line=_param_line(label), sizes=sizes))
+                                       rng=rng, line=_param_line(label), sizes=sizes, magnitude=magnitude))
     x_result = report.tensors[0] if report.tensors and report.tensors[0].name == "input x" else None
     if x_result is not None and not x_result.passed and not x_result.wrong_shape and not x_result.kinks:
         _zero(params)

@@ -77,15 +77,16 @@ def _host(a):
 
 
 def _compare(name, array, gradient, f, *, h, order, tol, max_checks, rng, line, sizes, kind="param",
-             term_names=()):
+             term_names=(), magnitude=0.0):
     """Finite differences of f wrt ``array`` (perturbed in place) against ``gradient``, then the diagnosis.
 
     ``f()`` returns a 1-D array: the loss, then (optionally) the values of its terms ``term_names``.
+    ``magnitude``: the size of the terms the loss sums, for the round-off estimate (``differences``).
     """
     shape = tuple(array.shape)
     indices = _pick_indices(shape, max_checks, rng)
-    values = differences(f, array, indices, h=h, order=order)
-    numeric = values[:, 0]
+    values, noise = differences(f, array, indices, h=h, order=order, roundoff=True, magnitude=magnitude)
+    numeric, roundoff = values[:, 0], noise[:, 0]
     if tuple(gradient.shape) != shape:  # never index a wrong-shaped gradient: say what it should be
         return TensorResult(name, shape, 0, 1.0, None, 0.0, 0.0, False, indices=indices, numeric_values=numeric,
                             gradient=gradient, tol=tol,
@@ -93,7 +94,7 @@ def _compare(name, array, gradient, f, *, h, order, tol, max_checks, rng, line, 
     if not indices:
         return TensorResult(name, shape, 0, 0.0, None, 0.0, 0.0, True, gradient=gradient, tol=tol)
     picked = pick(gradient, indices)
-    err = rel_error(picked, numeric)
+    err = rel_error(picked, numeric, roundoff, tol)  # a difference within the stencil's round-off agrees
     passed = bool(np.all(err <= tol)) and bool(np.all(np.isfinite(picked)))
     # The worst entry: a failing tensor's errors often tie up to rounding (a constant-ratio bug), and then the
     # first of them is named, the same on every machine; a passing one names its exact argmax.
@@ -101,10 +102,10 @@ def _compare(name, array, gradient, f, *, h, order, tol, max_checks, rng, line, 
     worst = float(np.max(np.nan_to_num(err, nan=1.0)))  # a NaN gradient is as wrong as it gets
     result = TensorResult(name, shape, len(indices), worst, tuple(indices[k]), float(picked[k]),
                           float(numeric[k]), passed, indices=indices, analytic_values=picked, numeric_values=numeric,
-                          errors=err, gradient=gradient, tol=tol)
+                          errors=err, gradient=gradient, tol=tol, roundoff=roundoff)
     if passed:
         return result
-    result.diagnoses = diagnose_values(name, gradient, indices, numeric, line, sizes, kind)
+    result.diagnoses = diagnose_values(name, gradient, indices, numeric, line, sizes, kind, roundoff)
     if len(term_names) > 1:
         terms = dict(zip(term_names, values[:, 1:].T))
         result.diagnoses += term_attribution(name, picked, numeric, terms, sizes)
