@@ -1,4 +1,4 @@
-"""tinyae.data: datasets and their splits, the IDX parser, the download cache, corruptions, check_data.
+"""tinyae.data: datasets and their splits, the IDX parser, the download cache, corruptions, check_samples.
 
 No test touches the network: urlopen is replaced by a function that fails, and downloads are faked
 by replacing ``data._fetch_url``.
@@ -466,20 +466,20 @@ def test_corruptions_on_the_gpu_match_the_cpu():
         assert isinstance(yg, cupy.ndarray) and yg.dtype == np.float32
         np.testing.assert_array_equal(yg.get(), corrupt(x))
     np.testing.assert_array_equal(xg.get(), x)
-    assert data.check_data(xg, "gpu data", expect_range=(0, 1)) is xg
+    assert data.check_samples(xg, "gpu data", expect_range=(0, 1)) is xg
 
 
-# ----------------------------------------------------------------------------------------------- check_data
+# ----------------------------------------------------------------------------------------------- check_samples
 
 
 def test_check_data_accepts_good_data_and_numeric_lists():
     X = np.random.default_rng(0).random((4, 6)).astype(np.float32)
-    assert data.check_data(X, "fit(X)", tail=(6,), expect_range=(0, 1)) is X
-    out = data.check_data([[0.0, 0.5], [1, 0.25]], "fit(X)")
+    assert data.check_samples(X, "fit(X)", tail=(6,), expect_range=(0, 1)) is X
+    out = data.check_samples([[0.0, 0.5], [1, 0.25]], "fit(X)")
     assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (2, 2)
-    out = data.check_data(np.array([[1, 0.5]], dtype=object), "fit(X)", dtype=np.float64)
+    out = data.check_samples(np.array([[1, 0.5]], dtype=object), "fit(X)", dtype=np.float64)
     assert out.dtype == np.float64
-    assert data.check_data(X, "fit(X)", dtype=np.float64).dtype == np.float64
+    assert data.check_samples(X, "fit(X)", dtype=np.float64).dtype == np.float64
 
 
 def test_check_data_nan():
@@ -488,7 +488,7 @@ def test_check_data_nan():
     X[4, 0] = np.inf
     message = r"fit\(X\): data contains 2 NaN/Inf value\(s\) in 2 sample\(s\), the first at index 3"
     with pytest.raises(ValueError, match=message):
-        data.check_data(X, "fit(X)")
+        data.check_samples(X, "fit(X)")
 
 
 @pytest.mark.parametrize(
@@ -497,32 +497,32 @@ def test_check_data_nan():
 )
 def test_check_data_non_numeric(X):
     with pytest.raises(TypeError, match="real numbers"):
-        data.check_data(X, "fit(X)")
+        data.check_samples(X, "fit(X)")
 
 
 def test_check_data_integers_get_a_hint():
     with pytest.raises(TypeError, match="to_unit_float"):
-        data.check_data(np.zeros((2, 3), dtype=np.uint8), "fit(X)")
+        data.check_samples(np.zeros((2, 3), dtype=np.uint8), "fit(X)")
 
 
 def test_check_data_shapes():
     with pytest.raises(ValueError, match=r"expected data of shape \(N, 1, 8, 8\), got \(5, 64\).*to_images"):
-        data.check_data(np.zeros((5, 64)), "ConvAE.fit(X)", tail=(1, 8, 8))
+        data.check_samples(np.zeros((5, 64)), "ConvAE.fit(X)", tail=(1, 8, 8))
     with pytest.raises(ValueError, match=r"expected data of shape \(N, 64\), got \(5, 1, 8, 8\).*flatten_images"):
-        data.check_data(np.zeros((5, 1, 8, 8)), "fit(X)", tail=(64,))
+        data.check_samples(np.zeros((5, 1, 8, 8)), "fit(X)", tail=(64,))
     with pytest.raises(ValueError, match=r"expected data of shape \(N, 1, 28, 28\), got \(5, 1, 8, 8\)$"):
-        data.check_data(np.zeros((5, 1, 8, 8)), "fit(X)", tail=(1, 28, 28))
+        data.check_samples(np.zeros((5, 1, 8, 8)), "fit(X)", tail=(1, 28, 28))
     with pytest.raises(ValueError, match="at least 2 dimensions"):
-        data.check_data(np.zeros(5), "fit(X)")
+        data.check_samples(np.zeros(5), "fit(X)")
     with pytest.raises(ValueError, match="no samples"):
-        data.check_data(np.zeros((0, 5)), "fit(X)")
+        data.check_samples(np.zeros((0, 5)), "fit(X)")
 
 
 def test_check_data_range_for_bce():
     X = np.array([[0.0, 255.0], [3.0, 4.0]], dtype=np.float32)
     with pytest.raises(ValueError, match=r"values must lie in \[0, 1\].*span \[0, 255\].*MSE"):
-        data.check_data(X, "fit(X)", expect_range=(0, 1))
-    data.check_data(X - 1, "fit(X)")  # no range asked: fine
+        data.check_samples(X, "fit(X)", expect_range=(0, 1))
+    data.check_samples(X - 1, "fit(X)")  # no range asked: fine
 
 
 def test_to_images_and_back():

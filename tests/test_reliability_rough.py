@@ -171,13 +171,13 @@ def test_progress_bars_stay_visible_in_a_real_terminal():
 def test_progress_bars_are_drawn_in_jupyter(monkeypatch):
     from tinyae import tour
 
-    monkeypatch.setattr(train, "in_notebook", lambda: True)
-    assert train._Progress(1, 5, 10, stream=stdio.StringIO()).mode == "bar"  # no terminal, yet a bar
+    monkeypatch.setattr(train.progress, "in_notebook", lambda: True)
+    assert train.progress.Progress(1, 5, 10, stream=stdio.StringIO()).mode == "bar"  # no terminal, yet a bar
     bar = tour._EpochBar("model", 5)
     assert not bar.bar.disable
     bar.close()
-    monkeypatch.setattr(train, "in_notebook", lambda: False)
-    assert train._Progress(1, 5, 10, stream=stdio.StringIO()).mode == "lines"  # a log file: plain lines
+    monkeypatch.setattr(train.progress, "in_notebook", lambda: False)
+    assert train.progress.Progress(1, 5, 10, stream=stdio.StringIO()).mode == "lines"  # a log file: plain lines
 
 
 # -- item 20: the flaky tied-weight gradient check ------------------------------------------------------

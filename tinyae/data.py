@@ -679,7 +679,7 @@ def salt_and_pepper(x, fraction, rng, low=0.0, high=1.0):
 # --------------------------------------------------------------------------------------------------
 
 
-def check_data(X, where: str = "data", *, tail=None, expect_range=None, dtype=None):
+def check_samples(X, where: str = "data", *, tail=None, expect_range=None, dtype=None):
     """Return ``X`` as a float array fit for training, or raise an error that says what is wrong and how to fix it.
 
     X            -- a NumPy/CuPy float array, or a numeric array-like (list, object array of numbers),
