@@ -472,7 +472,7 @@ def test_corruptions_on_the_gpu_match_the_cpu():
 # ----------------------------------------------------------------------------------------------- check_samples
 
 
-def test_check_data_accepts_good_data_and_numeric_lists():
+def test_check_samples_accepts_good_data_and_numeric_lists():
     X = np.random.default_rng(0).random((4, 6)).astype(np.float32)
     assert data.check_samples(X, "fit(X)", tail=(6,), expect_range=(0, 1)) is X
     out = data.check_samples([[0.0, 0.5], [1, 0.25]], "fit(X)")
@@ -482,7 +482,7 @@ def test_check_data_accepts_good_data_and_numeric_lists():
     assert data.check_samples(X, "fit(X)", dtype=np.float64).dtype == np.float64
 
 
-def test_check_data_nan():
+def test_check_samples_nan():
     X = np.zeros((5, 3), dtype=np.float32)
     X[3, 1] = np.nan
     X[4, 0] = np.inf
@@ -495,17 +495,17 @@ def test_check_data_nan():
     "X",
     [np.array([["a", "b"]]), [["0.1", "x"]], np.array([[0.1, "x"]], dtype=object), np.array([[1 + 2j]])],
 )
-def test_check_data_non_numeric(X):
+def test_check_samples_non_numeric(X):
     with pytest.raises(TypeError, match="real numbers"):
         data.check_samples(X, "fit(X)")
 
 
-def test_check_data_integers_get_a_hint():
+def test_check_samples_integers_get_a_hint():
     with pytest.raises(TypeError, match="to_unit_float"):
         data.check_samples(np.zeros((2, 3), dtype=np.uint8), "fit(X)")
 
 
-def test_check_data_shapes():
+def test_check_samples_shapes():
     with pytest.raises(ValueError, match=r"expected data of shape \(N, 1, 8, 8\), got \(5, 64\).*to_images"):
         data.check_samples(np.zeros((5, 64)), "ConvAE.fit(X)", tail=(1, 8, 8))
     with pytest.raises(ValueError, match=r"expected data of shape \(N, 64\), got \(5, 1, 8, 8\).*flatten_images"):
@@ -518,7 +518,7 @@ def test_check_data_shapes():
         data.check_samples(np.zeros((0, 5)), "fit(X)")
 
 
-def test_check_data_range_for_bce():
+def test_check_samples_range_for_bce():
     X = np.array([[0.0, 255.0], [3.0, 4.0]], dtype=np.float32)
     with pytest.raises(ValueError, match=r"values must lie in \[0, 1\].*span \[0, 255\].*MSE"):
         data.check_samples(X, "fit(X)", expect_range=(0, 1))
