@@ -1,7 +1,7 @@
 """tinyae.data: datasets and their splits, the IDX parser, the download cache, corruptions, check_samples.
 
 No test touches the network: urlopen is replaced by a function that fails, and downloads are faked
-by replacing ``data._fetch_url``.
+by replacing ``data.cache._fetch_url``.
 """
 
 import gzip
@@ -279,7 +279,7 @@ def test_mnist_download_is_verified_atomic_and_cached(tmp_path, fake_remote, mon
             raise urllib.error.URLError("mirror a is down")
         out.write(fake_remote["gz"][url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(data, "_fetch_url", fake_fetch)
+    monkeypatch.setattr(data.cache, "_fetch_url", fake_fetch)
     check_fake_mnist(data.load("mnist", data_dir=tmp_path))
     assert len(calls) == 8  # each file: mirror a fails, mirror b serves it
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(fake_remote["gz"])  # no .part left
@@ -287,7 +287,7 @@ def test_mnist_download_is_verified_atomic_and_cached(tmp_path, fake_remote, mon
     def offline(url, out, max_bytes):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(data, "_fetch_url", offline)
+    monkeypatch.setattr(data.cache, "_fetch_url", offline)
     check_fake_mnist(data.load("mnist", data_dir=tmp_path))  # cached: no download needed
 
 
@@ -296,7 +296,7 @@ def test_mnist_offline_error_lists_files_folder_and_manual_steps(tmp_path, fake_
         out.write(b"partial")
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(data, "_fetch_url", offline)
+    monkeypatch.setattr(data.cache, "_fetch_url", offline)
     with pytest.raises(data.DatasetUnavailableError) as info:
         data.load("mnist", data_dir=tmp_path)
     message = str(info.value)
@@ -312,7 +312,7 @@ def test_mnist_bad_checksum_on_download(tmp_path, fake_remote, monkeypatch):
     def wrong_file(url, out, max_bytes):
         out.write(gzip.compress(b"not mnist"))
 
-    monkeypatch.setattr(data, "_fetch_url", wrong_file)
+    monkeypatch.setattr(data.cache, "_fetch_url", wrong_file)
     with pytest.raises(data.DatasetUnavailableError, match="SHA-256") as info:
         data.load("mnist", data_dir=tmp_path)
     assert "by hand" in str(info.value)
@@ -331,7 +331,7 @@ def test_mnist_bad_checksum_of_a_placed_file(tmp_path, fake_remote):
 
 
 def test_mnist_missing_with_download_false(tmp_path, fake_remote, monkeypatch):
-    monkeypatch.setattr(data, "_fetch_url", lambda *a: pytest.fail("download=False must not download"))
+    monkeypatch.setattr(data.cache, "_fetch_url", lambda *a: pytest.fail("download=False must not download"))
     with pytest.raises(data.DatasetUnavailableError, match="download=False") as info:
         data.load("mnist", data_dir=tmp_path, download=False)
     assert "missing" in str(info.value)

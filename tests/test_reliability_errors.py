@@ -148,7 +148,7 @@ def test_an_unreadable_data_cache_says_what_to_change(tmp_path, monkeypatch):
     def denied(key, remote, role, folder, download):
         raise PermissionError(13, "Permission denied", str(folder))
 
-    monkeypatch.setattr(data, "_ensure_file", denied)
+    monkeypatch.setattr(data.loading, "ensure_file", denied)
     with pytest.raises(data.DatasetUnavailableError, match=r"cannot read the data cache at .*mnist: Permission "
                                                            r"denied; make it readable, or give another folder"):
         data.load("mnist", data_dir=tmp_path)
