@@ -39,7 +39,8 @@ How a check works (docs/gradcheck.md derives each choice):
    Every Param is checked, biases included (a random subset of ``max_checks`` entries for large tensors).
 5. Kinks (ReLU at 0, max-pool ties, |h| at 0) make finite differences meaningless there: choose
    inputs away from them (at least 2h). Tolerances are never loosened to hide one; a failure at a
-   kink is reported as one (the one-sided slopes there differ, and backward gives one of them).
+   kink is reported as one (the slope jumps within 2h, and backward gives one of the one-sided
+   slopes); a smooth function's failure never is.
 6. Stochastic layers keep their Generator in ``.rng``; the checker re-seeds it before every forward
    so the same noise is drawn each time.
 
@@ -51,7 +52,8 @@ overwriting (``W.grad = ...``) a gradient instead of adding to it, so a tied lay
 
 A failed check is diagnosed (gradcheck/diagnose.py): a constant ratio (2, 1/N, -1), a transpose,
 a wrong shape, an all-zero gradient, a flipped kernel, dx vs the parameter lines, kinks, and in a
-model the loss term whose gradient the error equals. An exception raised by the checked code is
+model the loss term whose gradient the error equals (``model.terms``, or else the variables of a
+student's ``loss_and_backward`` that add up to the loss it returns). An exception raised by the checked code is
 caught and reported with its file and line (but NotImplementedError, a method not written yet,
 propagates). The ``Report`` keeps the evidence for programs too
 (gradcheck/report.py documents its API).
