@@ -30,8 +30,10 @@ def no_work(monkeypatch):
         raise AssertionError("work started before the arguments were checked")
 
     monkeypatch.setattr(train, "fit", refuse)
-    monkeypatch.setattr("tinyae.tour._gradcheck", refuse)
-    monkeypatch.setattr("tinyae.bench._measure_round", refuse)
+    monkeypatch.setattr("tinyae.cli.train.fit", refuse)  # the name `tinyae train` calls it by
+    monkeypatch.setattr("tinyae.experiment.fit", refuse)  # and the tour's (tinyae.experiment.train)
+    monkeypatch.setattr("tinyae.cli.tour._gradcheck", refuse)
+    monkeypatch.setattr("tinyae.cli.bench._measure_round", refuse)
 
 
 def one_line_error(capsys, *needles):

@@ -153,7 +153,7 @@ def no_training(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(train, "fit", refuse)
+    monkeypatch.setattr("tinyae.cli.train.fit", refuse)  # the name `tinyae train` calls it by
 
 
 def test_an_out_that_is_a_file_or_cannot_be_made_is_refused_before_training(tmp_path, capsys, no_training):
@@ -245,7 +245,7 @@ def test_train_saves_what_it_kept_when_training_diverges(tmp_path, capsys, monke
 
 
 def test_an_interrupted_tour_says_so_marks_the_report_and_exits_130(tmp_path, monkeypatch, default_sigint, capsys):
-    monkeypatch.setattr("tinyae.tour._gradcheck", lambda lines: (lines.append("gradient table") or (1, 1, 0.0)))
+    monkeypatch.setattr("tinyae.cli.tour._gradcheck", lambda lines: (lines.append("gradient table") or (1, 1, 0.0)))
     real_fit, calls = train.fit, []
 
     def fit_pressed_in_the_second_model(*a, callbacks=(), **k):
@@ -253,7 +253,7 @@ def test_an_interrupted_tour_says_so_marks_the_report_and_exits_130(tmp_path, mo
         extra = [lambda epoch, logs: press_ctrl_c()] if len(calls) == 2 else []
         return real_fit(*a, callbacks=[*callbacks, *extra], **k)
 
-    monkeypatch.setattr(train, "fit", fit_pressed_in_the_second_model)
+    monkeypatch.setattr("tinyae.experiment.fit", fit_pressed_in_the_second_model)  # the tour trains through it
     out = tmp_path / "tour"
     assert main(["tour", "--quick", "--out", str(out)]) == 130
     err = capsys.readouterr().err
