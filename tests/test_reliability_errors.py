@@ -29,9 +29,10 @@ def no_work(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr(train, "fit", refuse)
+    # The commands' own names for fit first: patching them imports their modules, which must bind the real fit
     monkeypatch.setattr("tinyae.cli.train.fit", refuse)  # the name `tinyae train` calls it by
     monkeypatch.setattr("tinyae.experiment.fit", refuse)  # and the tour's (tinyae.experiment.train)
+    monkeypatch.setattr(train, "fit", refuse)
     monkeypatch.setattr("tinyae.cli.tour._gradcheck", refuse)
     monkeypatch.setattr("tinyae.cli.bench._measure_round", refuse)
 
