@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from tinyae import kernels
-from tinyae.layers import Conv2D, ReLU, Upsample2D
+from tinyae.layers import Conv2D, Dense, ReLU, TiedDense, Upsample2D
 from tinyae.layers.base import Param
 from tinyae.losses import BCEWithLogits
 from tinyae.optim import Adam
@@ -85,6 +85,30 @@ def _conv(rng, dtype):
     return layer, lambda: (layer.forward(x), layer.backward(dy), layer.W.grad, layer.b.grad)
 
 
+def _dense(rng, dtype, tied=False):
+    from tinyae.models import Sequential
+
+    enc = Dense(5, 4, dtype=dtype, seed=0)
+    model = Sequential(enc, TiedDense(enc)) if tied else Sequential(enc, Dense(4, 3, dtype=dtype, seed=1))
+    x = rng.normal(size=(6, 5)).astype(dtype)
+    dy = rng.normal(size=(6, 5 if tied else 3)).astype(dtype)
+
+    def run():
+        out = []
+        for p in model.params():
+            p.grad[...] = 7.0  # stale numbers
+        model.zero_grad()  # then the product is written in place
+        model.forward(x)
+        out += [model.backward(dy)] + [p.grad.copy() for p in model.params()]
+        model.forward(x)
+        out += [model.backward(dy)] + [p.grad.copy() for p in model.params()]  # and added onto the first
+        model.zero_grad()
+        out += [p.grad.copy() for p in model.params()]  # zeros, whoever reads them
+        return out
+
+    return model, run
+
+
 # hot spot -> (case builder, rtol for float32, rtol for float64); 0 means bit for bit
 TWIN_CASES = {
     "ReLU.forward": (_relu, 0, 0),
@@ -93,6 +117,9 @@ TWIN_CASES = {
     "BCEWithLogits.forward": (_bce, 1e-6, 1e-13),  # the float32 loop's own exp and log1p (tests/test_fused.py)
     "BCEWithLogits.backward": (_bce, 1e-6, 1e-13),
     "Adam.step": (_adam, 0, 0),
+    "Dense.backward": (_dense, 0, 0),
+    "Layer.zero_grad": (_dense, 0, 0),
+    "TiedDense.backward": (lambda rng, dtype: _dense(rng, dtype, tied=True), 0, 0),
     "Conv2D.forward": (_conv, 1e-5, 1e-12),  # the flipped route: the same sums in another order
     "Conv2D.backward": (_conv, 1e-5, 1e-12),
 }
@@ -151,6 +178,19 @@ def test_a_twin_declines_what_it_does_not_cover_and_the_body_runs():
     conv = Conv2D(2, 3, 3, padding=1)  # more out than in channels: the flipped route would not pay
     conv.forward(x)
     assert conv._col is not None  # the layer's own im2col lines ran
+
+
+def test_a_param_whose_zeros_are_pending_pickles_and_copies_as_a_plain_param():
+    import copy
+    import pickle
+
+    layer = Dense(3, 2, seed=0)
+    layer.W.grad[...] = 5.0
+    layer.zero_grad()  # the twin: zeros pending
+    for clone in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer)):
+        assert type(clone.W) is Param and np.array_equal(clone.W.grad, np.zeros((3, 2), np.float32))
+        np.testing.assert_array_equal(clone.W.value, layer.W.value)
+    assert np.array_equal(layer.W.grad, np.zeros((3, 2), np.float32))
 
 
 def test_bce_backward_twin_after_a_forward_that_ran_the_method_body():

@@ -22,8 +22,9 @@ only this module, decides which runs. Two kinds of hot spot:
    registered for that name with ``@kernels.twin("Class.method", impl, accepts=...)`` takes the same
    arguments (the layer, loss or optimizer first), leaves the object in the same state and returns the
    same result. Today: ``ReLU.forward``, ``Upsample2D.forward``/``backward`` (nearest),
-   ``BCEWithLogits.forward``/``backward``, ``Adam.step`` (all Params in one loop) and
-   ``Conv2D.forward``/``backward`` (the flipped route, kernels/conv_routes.py).
+   ``BCEWithLogits.forward``/``backward``, ``Adam.step`` (all Params in one loop),
+   ``Layer.zero_grad`` and ``Dense``/``TiedDense.backward`` (zeros written lazily, dW written in place)
+   and ``Conv2D.forward``/``backward`` (the flipped route, kernels/conv_routes.py).
 
 Which twin runs (all are tested against the reference):
 
@@ -86,6 +87,8 @@ def select_impl(*arrays, impl=None, caller=None) -> str:
     """
     choice = impl if impl is not None else _switch()
     data = arrays[0]
+    if (choice is None or choice == "auto") and len(arrays) == 1 and type(data) is np.ndarray:  # the usual case
+        return "numba" if data.flags.c_contiguous and data.dtype in backend.FLOAT_DTYPES else "reference"
     on_gpu = backend.is_cupy_array(data)
     if choice in (None, "auto"):
         if on_gpu:
@@ -113,7 +116,8 @@ def _switch():
     """What the teaching switch says: ``use()``'s choice, else TINYAE_KERNELS, else None (the array decides)."""
     if _forced is not None:
         return _forced
-    return os.environ.get(ENV_VAR, "").strip().lower() or None
+    value = os.environ.get(ENV_VAR)  # read at every call (about 1 us): a test or a notebook may set it any time
+    return (value.strip().lower() or None) if value else None
 
 
 @contextlib.contextmanager
@@ -168,12 +172,17 @@ def twin(name: str, impl: str, accepts=None):
 
 def twin_for(name: str, impl: str):
     """The ``impl`` twin registered for hot spot ``name`` (importing its module), or None."""
+    entry = _registered(name, impl)
+    return None if entry is None else entry[0]
+
+
+def _registered(name: str, impl: str):
+    """(twin, accepts) registered for hot spot ``name`` and ``impl`` (importing the twins' modules), or None."""
     if impl not in _loaded:
         for module in _TWIN_MODULES.get(impl, ()):
             importlib.import_module(module)
         _loaded.add(impl)
-    entry = _TWINS.get((name, impl))
-    return None if entry is None else entry[0]
+    return _TWINS.get((name, impl))
 
 
 def hot_spot(name: str, on=None):
@@ -190,13 +199,10 @@ def hot_spot(name: str, on=None):
             if choice == "reference":  # the teaching switch: the method body, always
                 return reference(obj, *args, **kwargs)
             data = args[0] if on is None else getattr(obj, on) if isinstance(on, str) else on(obj)
-            impl = select_impl(data, impl=choice, caller=obj) if data is not None else "reference"
-            if impl != "reference":
-                function = twin_for(name, impl)
-                if function is not None:
-                    accepts = _TWINS[(name, impl)][1]
-                    if accepts is None or accepts(obj, *args, **kwargs):
-                        return function(obj, *args, **kwargs)
+            impl = select_impl(data, impl=choice or "auto", caller=obj) if data is not None else "reference"
+            entry = _registered(name, impl) if impl != "reference" else None
+            if entry is not None and (entry[1] is None or entry[1](obj, *args, **kwargs)):
+                return entry[0](obj, *args, **kwargs)  # the twin
             return reference(obj, *args, **kwargs)
 
         dispatch.reference = reference  # the method body itself, e.g. for tests: ReLU.forward.reference

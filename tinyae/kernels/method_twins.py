@@ -54,15 +54,20 @@ def adam_groups(opt, arrays_fit):
 def adam_step(module, arrays_fit):
     """The twin of ``Adam.step`` that runs ``module.adam_update`` once per dtype on all Params, and its ``accepts``."""
 
+    found = [None, None]  # (optimizer, its groups), from accepts to the twin of the same dispatch
+
     def accepts(opt):
-        return adam_update_is_the_reference(opt) and adam_groups(opt, arrays_fit) is not None
+        found[:] = opt, (adam_groups(opt, arrays_fit) if adam_update_is_the_reference(opt) else None)
+        return found[1] is not None
 
     def twin(opt):
         """Twin of ``Adam.step``: the arithmetic of ``Adam._update``, for all Params at once."""
+        groups = found[1] if found[0] is opt else adam_groups(opt, arrays_fit)
+        found[:] = None, None
         opt.check_grads()
         opt.t += 1
         beta1, beta2 = opt.betas
-        for values, grads, ms, vs in adam_groups(opt, arrays_fit):
+        for values, grads, ms, vs in groups:
             module.adam_update(values, grads, ms, vs, lr=opt.lr, beta1=beta1, beta2=beta2, eps=opt.eps, t=opt.t,
                                weight_decay=opt.weight_decay)
 

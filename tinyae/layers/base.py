@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyae import backend
+from tinyae import backend, kernels
 
 
 class Param:
@@ -102,7 +102,8 @@ class Layer:
     def __call__(self, x, training: bool = False):
         return self.forward(x, training=training)
 
-    def zero_grad(self):
+    @kernels.hot_spot("Layer.zero_grad", on=lambda layer: next((p.value for p in layer.params()), None))
+    def zero_grad(self):  # the body is the reference; a twin may run (tinyae/kernels)
         for p in self.params():
             p.zero_grad()
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from tinyae import backend
+from tinyae import backend, kernels
 from tinyae.layers.base import Layer, Param, check_positive_int, host_array, init_rng
 
 # The two initialisation schemes and the activations each one is meant to feed.
@@ -118,6 +118,7 @@ class Dense(Layer):
             y += self.b.value  # (out,) broadcast over the batch; y is fresh, so in place is safe
         return y
 
+    @kernels.hot_spot("Dense.backward")  # the body is the reference; a twin of it may run (tinyae/kernels)
     def backward(self, dy, need_dx: bool = True):
         x = self._cached("_x")
         self.check_grad(dy, (x.shape[0], self.out_features))
@@ -206,6 +207,7 @@ class TiedDense(Layer):
             y += self.b.value  # (in,) broadcast over the batch
         return y
 
+    @kernels.hot_spot("TiedDense.backward")  # the body is the reference; a twin of it may run (tinyae/kernels)
     def backward(self, dy, need_dx: bool = True):
         x = self._cached("_x")
         self.check_grad(dy, (x.shape[0], self.out_features))

@@ -15,11 +15,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from tinyae import data, io
-from tinyae.train import evaluate, predict
-
 
 def configure(parser):
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
@@ -32,6 +27,11 @@ def configure(parser):
 
 
 def run(args) -> int:
+    import numpy as np
+
+    from tinyae import data, io
+    from tinyae.train import evaluate, predict
+
     if args.batch_size < 1:
         print(f"tinyae eval: error: --batch-size must be >= 1, got {args.batch_size}", file=sys.stderr)
         return 2
