@@ -394,6 +394,19 @@ def test_kinks_are_named_only_where_they_are():
 # --------------------------------------------------------------------------------------------------
 
 
+def test_a_tensor_failing_just_above_the_tolerance_names_its_worst_entry():
+    class SlightlyOffDx(StudentDense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            dx[0, 0] *= 1 + 2e-7  # relative errors ~1e-7 and ~2e-7: equal to 6 decimals, not to 6 digits
+            dx[1, 2] *= 1 + 4e-7
+            return dx
+
+    x = check_layer(SlightlyOffDx(), rng_input((3, 4))).tensor("input x")
+    assert not x.passed and x.n_failed == 1 and x.where == (1, 2), x.summary()
+    assert x.worst(1)[0][0] == (1, 2)
+
+
 def test_report_keeps_the_evidence():
     report = check_layer(DoubleDW(), rng_input((4, 4)))
     w = report.tensor("W")

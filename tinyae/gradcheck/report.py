@@ -58,9 +58,12 @@ class CaughtException:
 
 
 def worst_order(errors):
-    """Indices of ``errors``, largest first. Errors equal to 6 decimals (a constant-ratio bug makes them all
-    equal up to rounding) keep their index order, so the same entries come first on every machine."""
-    key = np.round(np.nan_to_num(np.asarray(errors, dtype=np.float64), nan=2.0), 6)
+    """Indices of ``errors``, largest first. Errors equal to 6 significant digits of the largest (a
+    constant-ratio bug makes them all equal up to rounding) keep their index order, so the same entries
+    come first on every machine; errors near the tolerance (1e-7) are still told apart."""
+    err = np.nan_to_num(np.asarray(errors, dtype=np.float64), nan=2.0)
+    top = float(np.max(err, initial=0.0))
+    key = np.round(err / top, 6) if top > 0 else err
     return np.argsort(-key, kind="stable")
 
 
