@@ -37,7 +37,7 @@ def sample_scores(S, X_train, clf):
     """Distance to the nearest training image, classifier confidence, and the spread over labels."""
     import numpy as np
 
-    from tinyae.tour import distance_to_nearest
+    from tinyae.experiment import distance_to_nearest
 
     P = clf.predict_proba(np.asarray(S, dtype=np.float64))
     share = np.bincount(P.argmax(axis=1), minlength=P.shape[1]) / len(P)
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     from sklearn.linear_model import LogisticRegression
 
     from tinyae import viz, zoo
-    from tinyae.tour import blas_single_thread, pixel_mse, train
+    from tinyae.experiment import blas_single_thread, pixel_mse, train
     from tinyae.train import encode
 
     with blas_single_thread():

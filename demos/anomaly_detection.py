@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     from sklearn.metrics import roc_auc_score
 
     from tinyae import viz
-    from tinyae.tour import blas_single_thread
+    from tinyae.experiment import blas_single_thread
 
     with blas_single_thread():
         report = _common.Report(args)

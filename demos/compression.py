@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     from sklearn.decomposition import PCA
 
     from tinyae import viz, zoo
-    from tinyae.tour import blas_single_thread, train
+    from tinyae.experiment import blas_single_thread, train
     from tinyae.train import encode
 
     with blas_single_thread():

@@ -139,7 +139,7 @@ def sparse_code_figure(codes, X, image_shape, n=8):
 def main(argv=None) -> int:
     args = _common.parse_args(__doc__, "conv_upsample_vs_transpose", argv)
     from tinyae import viz, zoo
-    from tinyae.tour import blas_single_thread, pixel_mse, train
+    from tinyae.experiment import blas_single_thread, pixel_mse, train
     from tinyae.train import encode, predict
 
     with blas_single_thread():

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     args = _common.parse_args(__doc__, "denoising", argv)
     from tinyae import viz, zoo
     from tinyae.data import gaussian_noise, masking_noise
-    from tinyae.tour import blas_single_thread, pixel_mse, train
+    from tinyae.experiment import blas_single_thread, pixel_mse, train
     from tinyae.train import predict
 
     with blas_single_thread():

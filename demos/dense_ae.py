@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     from sklearn.decomposition import PCA
 
     from tinyae import viz, zoo
-    from tinyae.tour import blas_single_thread, pixel_mse, train
+    from tinyae.experiment import blas_single_thread, pixel_mse, train
     from tinyae.train import encode, predict
 
     with blas_single_thread():

@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     from sklearn.model_selection import GridSearchCV
 
     from tinyae import viz
-    from tinyae.tour import blas_single_thread
+    from tinyae.experiment import blas_single_thread
 
     with blas_single_thread():
         report = _common.Report(args)

@@ -53,8 +53,8 @@ def main(argv=None) -> int:
     from sklearn.decomposition import PCA
 
     from tinyae import viz, zoo
+    from tinyae.experiment import blas_single_thread, train
     from tinyae.retrieval import binary_codes, hamming_search, nearest_neighbors, pack_bits, precision_at_k
-    from tinyae.tour import blas_single_thread, train
     from tinyae.train import encode
 
     with blas_single_thread():

@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from tinyae import viz
-    from tinyae.tour import blas_single_thread, train
+    from tinyae.experiment import blas_single_thread, train
     from tinyae.train import predict
 
     with blas_single_thread():

@@ -45,7 +45,7 @@ def classic_ae(D, H, *, weight_decay=None, rho=None, seed=0):
 
 def code_stats(model, X):
     """Test MSE and sparsity numbers of a model's code on X."""
-    from tinyae.tour import pixel_mse
+    from tinyae.experiment import pixel_mse
     from tinyae.train import encode
 
     H = encode(model, X)
@@ -57,7 +57,7 @@ def code_stats(model, X):
 def main(argv=None) -> int:
     args = _common.parse_args(__doc__, "sparse_l1_vs_kl", argv)
     from tinyae import viz, zoo
-    from tinyae.tour import blas_single_thread, train
+    from tinyae.experiment import blas_single_thread, train
 
     with blas_single_thread():
         report = _common.Report(args)

@@ -27,7 +27,7 @@ LR = 3e-3
 def main(argv=None) -> int:
     args = _common.parse_args(__doc__, "stacked_greedy_vs_end_to_end", argv)
     from tinyae import viz, zoo
-    from tinyae.tour import blas_single_thread, pixel_mse, train
+    from tinyae.experiment import blas_single_thread, pixel_mse, train
     from tinyae.train import predict
 
     with blas_single_thread():

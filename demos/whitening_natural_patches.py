@@ -158,7 +158,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from tinyae import viz
-    from tinyae.tour import blas_single_thread, train
+    from tinyae.experiment import blas_single_thread, train
     from tinyae.train import encode
     from tinyae.whitening import Whitening, natural_patches
 

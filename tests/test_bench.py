@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from tinyae import bench
+from tinyae.cli import bench
 from tinyae.cli import main as cli_main
 
 TINY = ["--n", "200", "--batch-size", "64", "--epochs", "1", "--warmup", "0"]

@@ -1,7 +1,7 @@
-"""tinyae.data: datasets and their splits, the IDX parser, the download cache, corruptions, check_data.
+"""tinyae.data: datasets and their splits, the IDX parser, the download cache, corruptions, check_samples.
 
 No test touches the network: urlopen is replaced by a function that fails, and downloads are faked
-by replacing ``data._fetch_url``.
+by replacing ``data.cache._fetch_url``.
 """
 
 import gzip
@@ -279,7 +279,7 @@ def test_mnist_download_is_verified_atomic_and_cached(tmp_path, fake_remote, mon
             raise urllib.error.URLError("mirror a is down")
         out.write(fake_remote["gz"][url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(data, "_fetch_url", fake_fetch)
+    monkeypatch.setattr(data.cache, "_fetch_url", fake_fetch)
     check_fake_mnist(data.load("mnist", data_dir=tmp_path))
     assert len(calls) == 8  # each file: mirror a fails, mirror b serves it
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(fake_remote["gz"])  # no .part left
@@ -287,7 +287,7 @@ def test_mnist_download_is_verified_atomic_and_cached(tmp_path, fake_remote, mon
     def offline(url, out, max_bytes):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(data, "_fetch_url", offline)
+    monkeypatch.setattr(data.cache, "_fetch_url", offline)
     check_fake_mnist(data.load("mnist", data_dir=tmp_path))  # cached: no download needed
 
 
@@ -296,7 +296,7 @@ def test_mnist_offline_error_lists_files_folder_and_manual_steps(tmp_path, fake_
         out.write(b"partial")
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(data, "_fetch_url", offline)
+    monkeypatch.setattr(data.cache, "_fetch_url", offline)
     with pytest.raises(data.DatasetUnavailableError) as info:
         data.load("mnist", data_dir=tmp_path)
     message = str(info.value)
@@ -312,7 +312,7 @@ def test_mnist_bad_checksum_on_download(tmp_path, fake_remote, monkeypatch):
     def wrong_file(url, out, max_bytes):
         out.write(gzip.compress(b"not mnist"))
 
-    monkeypatch.setattr(data, "_fetch_url", wrong_file)
+    monkeypatch.setattr(data.cache, "_fetch_url", wrong_file)
     with pytest.raises(data.DatasetUnavailableError, match="SHA-256") as info:
         data.load("mnist", data_dir=tmp_path)
     assert "by hand" in str(info.value)
@@ -331,7 +331,7 @@ def test_mnist_bad_checksum_of_a_placed_file(tmp_path, fake_remote):
 
 
 def test_mnist_missing_with_download_false(tmp_path, fake_remote, monkeypatch):
-    monkeypatch.setattr(data, "_fetch_url", lambda *a: pytest.fail("download=False must not download"))
+    monkeypatch.setattr(data.cache, "_fetch_url", lambda *a: pytest.fail("download=False must not download"))
     with pytest.raises(data.DatasetUnavailableError, match="download=False") as info:
         data.load("mnist", data_dir=tmp_path, download=False)
     assert "missing" in str(info.value)
@@ -466,63 +466,63 @@ def test_corruptions_on_the_gpu_match_the_cpu():
         assert isinstance(yg, cupy.ndarray) and yg.dtype == np.float32
         np.testing.assert_array_equal(yg.get(), corrupt(x))
     np.testing.assert_array_equal(xg.get(), x)
-    assert data.check_data(xg, "gpu data", expect_range=(0, 1)) is xg
+    assert data.check_samples(xg, "gpu data", expect_range=(0, 1)) is xg
 
 
-# ----------------------------------------------------------------------------------------------- check_data
+# ----------------------------------------------------------------------------------------------- check_samples
 
 
-def test_check_data_accepts_good_data_and_numeric_lists():
+def test_check_samples_accepts_good_data_and_numeric_lists():
     X = np.random.default_rng(0).random((4, 6)).astype(np.float32)
-    assert data.check_data(X, "fit(X)", tail=(6,), expect_range=(0, 1)) is X
-    out = data.check_data([[0.0, 0.5], [1, 0.25]], "fit(X)")
+    assert data.check_samples(X, "fit(X)", tail=(6,), expect_range=(0, 1)) is X
+    out = data.check_samples([[0.0, 0.5], [1, 0.25]], "fit(X)")
     assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (2, 2)
-    out = data.check_data(np.array([[1, 0.5]], dtype=object), "fit(X)", dtype=np.float64)
+    out = data.check_samples(np.array([[1, 0.5]], dtype=object), "fit(X)", dtype=np.float64)
     assert out.dtype == np.float64
-    assert data.check_data(X, "fit(X)", dtype=np.float64).dtype == np.float64
+    assert data.check_samples(X, "fit(X)", dtype=np.float64).dtype == np.float64
 
 
-def test_check_data_nan():
+def test_check_samples_nan():
     X = np.zeros((5, 3), dtype=np.float32)
     X[3, 1] = np.nan
     X[4, 0] = np.inf
     message = r"fit\(X\): data contains 2 NaN/Inf value\(s\) in 2 sample\(s\), the first at index 3"
     with pytest.raises(ValueError, match=message):
-        data.check_data(X, "fit(X)")
+        data.check_samples(X, "fit(X)")
 
 
 @pytest.mark.parametrize(
     "X",
     [np.array([["a", "b"]]), [["0.1", "x"]], np.array([[0.1, "x"]], dtype=object), np.array([[1 + 2j]])],
 )
-def test_check_data_non_numeric(X):
+def test_check_samples_non_numeric(X):
     with pytest.raises(TypeError, match="real numbers"):
-        data.check_data(X, "fit(X)")
+        data.check_samples(X, "fit(X)")
 
 
-def test_check_data_integers_get_a_hint():
+def test_check_samples_integers_get_a_hint():
     with pytest.raises(TypeError, match="to_unit_float"):
-        data.check_data(np.zeros((2, 3), dtype=np.uint8), "fit(X)")
+        data.check_samples(np.zeros((2, 3), dtype=np.uint8), "fit(X)")
 
 
-def test_check_data_shapes():
+def test_check_samples_shapes():
     with pytest.raises(ValueError, match=r"expected data of shape \(N, 1, 8, 8\), got \(5, 64\).*to_images"):
-        data.check_data(np.zeros((5, 64)), "ConvAE.fit(X)", tail=(1, 8, 8))
+        data.check_samples(np.zeros((5, 64)), "ConvAE.fit(X)", tail=(1, 8, 8))
     with pytest.raises(ValueError, match=r"expected data of shape \(N, 64\), got \(5, 1, 8, 8\).*flatten_images"):
-        data.check_data(np.zeros((5, 1, 8, 8)), "fit(X)", tail=(64,))
+        data.check_samples(np.zeros((5, 1, 8, 8)), "fit(X)", tail=(64,))
     with pytest.raises(ValueError, match=r"expected data of shape \(N, 1, 28, 28\), got \(5, 1, 8, 8\)$"):
-        data.check_data(np.zeros((5, 1, 8, 8)), "fit(X)", tail=(1, 28, 28))
+        data.check_samples(np.zeros((5, 1, 8, 8)), "fit(X)", tail=(1, 28, 28))
     with pytest.raises(ValueError, match="at least 2 dimensions"):
-        data.check_data(np.zeros(5), "fit(X)")
+        data.check_samples(np.zeros(5), "fit(X)")
     with pytest.raises(ValueError, match="no samples"):
-        data.check_data(np.zeros((0, 5)), "fit(X)")
+        data.check_samples(np.zeros((0, 5)), "fit(X)")
 
 
-def test_check_data_range_for_bce():
+def test_check_samples_range_for_bce():
     X = np.array([[0.0, 255.0], [3.0, 4.0]], dtype=np.float32)
     with pytest.raises(ValueError, match=r"values must lie in \[0, 1\].*span \[0, 255\].*MSE"):
-        data.check_data(X, "fit(X)", expect_range=(0, 1))
-    data.check_data(X - 1, "fit(X)")  # no range asked: fine
+        data.check_samples(X, "fit(X)", expect_range=(0, 1))
+    data.check_samples(X - 1, "fit(X)")  # no range asked: fine
 
 
 def test_to_images_and_back():

@@ -19,7 +19,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tinyae import backend, bench
+from tinyae import backend
+from tinyae.cli import bench
 from tinyae.gradcheck.cases import layer_cases, loss_cases
 from tinyae.optim import Adam
 

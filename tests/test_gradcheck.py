@@ -12,6 +12,7 @@ from tinyae.gradcheck import (
     check_layer,
     check_loss,
     check_model,
+    differences,
     numerical_gradient,
     rel_error,
 )
@@ -203,6 +204,46 @@ def test_check_layer_refuses_float32_with_advice():
 def test_rel_error_definition():
     err = rel_error(np.array([1.0, 0.0, -2.0]), np.array([1.1, 0.0, -2.0]))
     np.testing.assert_allclose(err, [0.1 / 2.1, 0.0, 0.0])
+
+
+def test_rel_error_measures_an_entry_below_the_stencils_resolution_against_that_resolution():
+    # issue 15 item 20: a dx entry of -6.12e-6 whose finite difference is off by its own round-off (1.4e-12)
+    a, n = np.array([-6.11985e-06, 0.5]), np.array([-6.11985e-06 + 1.43e-12, 0.5 + 1e-9])
+    assert rel_error(a, n)[0] > 1e-7  # the plain relative error calls it wrong
+    err = rel_error(a, n, roundoff=np.array([3.3e-12, 3.3e-12]), tol=1e-7)
+    assert err[0] <= 1e-7  # within the round-off: agreement
+    assert err[1] == rel_error(a, n)[1]  # an entry above the resolution is measured exactly as before
+    assert rel_error([2e-9], [1e-9], roundoff=3.3e-12)[0] > 100 * 1e-7  # a factor 2 the stencil can see fails
+
+
+def test_the_round_off_estimate_bounds_the_stencils_actual_error():
+    x = np.random.default_rng(3).uniform(0.5, 2.0, size=40)
+
+    def f():  # a large constant makes every evaluation round at the 1e-13 level
+        return np.array([1e3 + np.sum(np.sin(x) * x)])
+
+    for order in (2, 4):
+        values, roundoff = differences(f, x, [(i,) for i in range(x.size)], order=order, roundoff=True)
+        error = np.abs(values[:, 0] - (np.cos(x) * x + np.sin(x)))
+        assert np.all(error <= roundoff[:, 0]), order  # the estimate is an upper bound here ...
+        assert np.max(error) >= roundoff[0, 0] / 100, order  # ... and not a wildly loose one
+
+
+class DoubleDW(StudentDense):
+    def backward(self, dy):
+        self.W.grad += 2 * self.x.T @ dy  # the planted bug
+        self.b.grad += dy.sum(axis=0)
+        return dy @ self.W.value.T
+
+
+def test_a_bug_in_tiny_gradient_entries_still_fails():
+    """The floor hides nothing the stencil can see: dW ~ 1e-5 (below the floor r / tol ~ 1e-4 here) is a
+    million times its round-off."""
+    x = 1e-5 * np.random.default_rng(0).normal(size=(3, 4))
+    assert check_layer(StudentDense(4, 4), x).passed
+    report = check_layer(DoubleDW(4, 4), x)
+    assert not report.tensor("W").passed and report.tensor("W").max_error > 1e-3, str(report)
+    assert [d.code for d in report.tensor("W").diagnoses] == ["ratio"], str(report)
 
 
 def test_subset_checks_only_that_many_entries(x):

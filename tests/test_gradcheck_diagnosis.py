@@ -119,6 +119,17 @@ class SigmoidFromInput(StudentSigmoid):
         return dy * self.x * (1 - self.x)  # the input where the output belongs
 
 
+class TanhPlusSquare(Layer):
+    """tanh with the derivative's sign wrong: 1 + y^2 instead of 1 - y^2 (smooth, no kink anywhere)."""
+
+    def forward(self, x, training=False):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dy):
+        return dy * (1 + self.y**2)
+
+
 class StudentReLU(Layer):
     def forward(self, x, training=False):
         self.x = x
@@ -233,6 +244,37 @@ class StudentTied(Layer):
         return dy @ self.W.value
 
 
+class StudentSparseAE:
+    """UFLDL's sparse autoencoder written by hand, as a student does (no tinyae layers, no ``terms`` dict):
+    J = sum ||a2 - x||^2 / N + lam/2 sum W^2 + beta sum_j KL(rho || mean_n a1[n, j])."""
+
+    def __init__(self, divide=True, nv=5, nh=4, lam=1e-2, rho=0.1, beta=2.0):
+        rng = np.random.default_rng(4)
+        self.W1, self.b1 = Param(rng.normal(scale=0.5, size=(nv, nh)), "W1"), Param(rng.normal(size=nh), "b1")
+        self.W2, self.b2 = Param(rng.normal(scale=0.5, size=(nh, nv)), "W2"), Param(rng.normal(size=nv), "b2")
+        self.lam, self.rho, self.beta, self.divide = lam, rho, beta, divide
+
+    def params(self):
+        return iter([self.W1, self.b1, self.W2, self.b2])
+
+    def loss_and_backward(self, x, target=None, training=True):
+        W1, W2, lam, rho, beta, N = self.W1.value, self.W2.value, self.lam, self.rho, self.beta, x.shape[0]
+        a1 = 1 / (1 + np.exp(-(x @ W1 + self.b1.value)))
+        a2 = 1 / (1 + np.exp(-(a1 @ W2 + self.b2.value)))
+        rho_hat = a1.mean(axis=0)
+        reconstruction = np.sum((a2 - x) ** 2) / N
+        decay = 0.5 * lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        sparsity = beta * np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+        d2 = 2 * (a2 - x) / N * a2 * (1 - a2)
+        self.W2.grad += a1.T @ d2 + lam * W2
+        self.b2.grad += d2.sum(axis=0)
+        dkl = beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))
+        d1 = (d2 @ W2.T + (dkl / N if self.divide else dkl)) * a1 * (1 - a1)  # the bug: divide=False
+        self.W1.grad += x.T @ d1 + lam * W1
+        self.b1.grad += d1.sum(axis=0)
+        return reconstruction + decay + sparsity
+
+
 def rng_input(shape, seed=1):
     return np.random.default_rng(seed).normal(size=shape)
 
@@ -293,6 +335,10 @@ PLANTED = [
      "6 is the batch size N"),
     ("KL sparsity without the 1/m, in a sparse AE", lambda: check_model(sparse_ae(False), x=unit_input((6, 5))),
      "term", "'kl_sparsity'"),
+    ("KL sparsity without the 1/m, in a student's own whole network", lambda: check_model(
+        StudentSparseAE(divide=False), x=unit_input((6, 5))), "term", "the gradient of the loss term 'sparsity'"),
+    ("... the term's 1/m named", lambda: check_model(StudentSparseAE(divide=False), x=unit_input((6, 5))), "term",
+     "6 is the batch size N: is its 1/6 missing?"),
     ("ReLU checked at its kink", lambda: check_layer(StudentReLU(), np.array([[0.0, 1.0, -2.0, 0.5]])), "kink",
      "not a bug in your code"),
     ("max-pool checked at a tie", lambda: check_layer(MaxPool2D(2), pool_tie()), "kink", "each sits next to a kink"),
@@ -325,6 +371,7 @@ def test_the_correct_student_code_passes_without_a_hint():
                    check_layer(StudentConv(), rng_input((2, 2, 5, 5))), check_loss(StudentKL(), unit_input((6, 4))),
                    check_loss(StudentMSE(), rng_input((4, 3)), rng_input((4, 3), 2)),
                    check_model(sparse_ae(True), x=unit_input((6, 5))),
+                   check_model(StudentSparseAE(), x=unit_input((6, 5))),
                    check_model(tied_stack(False), MSE(), unit_input((5, 4)))):
         assert report.passed, report
         assert report.diagnoses == [] and "Diagnosis" not in str(report)
@@ -387,6 +434,25 @@ def test_kinks_are_named_only_where_they_are():
     report = check_layer(StudentReLU(), np.array([[0.0, 1.0, -2.0, 0.5]]))
     x = report.tensor("input x")
     assert x.kinks == [(0, 0)] and x.n_failed == 1
+
+
+def test_a_smooth_wrong_derivative_is_not_called_a_kink():
+    # Near x = 0 the wrong 1 + y^2 is within 1e-4 of the true slope 1 - y^2 (so it equals the one-sided slopes
+    # to their precision), but tanh's slope does not jump there: a bug, not a kink.
+    report = check_layer(TanhPlusSquare(), np.array([[2e-3, -3e-3, 0.8, -1.5]]))
+    x = report.tensor("input x")
+    assert not report.passed and x.n_failed == 4, report
+    assert x.kinks == [] and "kink" not in [d.code for d in report.diagnoses], report
+
+
+def test_a_wrong_derivative_next_to_a_real_kink_is_not_excused_by_it():
+    class ReLUHalfSlope(StudentReLU):
+        def backward(self, dy):
+            return dy * (self.x > 0) * 0.5
+
+    x = check_layer(ReLUHalfSlope(), np.array([[0.0, 1.0, -2.0, 0.5]])).tensor("input x")
+    assert x.kinks == [] or set(x.kinks) == {(0, 0)}  # at most the entry at the kink ...
+    assert x.n_failed - len(x.kinks) == 2  # ... the two positive entries fail as a bug
 
 
 # --------------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def write_npz(path, arrays, manifest=None, fix_checksums=False):
     arrays = dict(arrays)
     manifest = manifest_of(arrays) if manifest is None else manifest
     if fix_checksums:
-        manifest["arrays"] = {k: io._sha256(v) for k, v in arrays.items() if k != io.META_KEY}
+        manifest["arrays"] = {k: io.spec.array_sha256(v) for k, v in arrays.items() if k != io.META_KEY}
     arrays[io.META_KEY] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
     np.savez(path, **arrays)
 
@@ -146,7 +146,7 @@ def test_save_is_atomic_an_interrupted_write_leaves_the_old_file(tmp_path, digit
         f.write(b"PK\x03\x04 half an archive")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(io.np, "savez", dies_halfway)
+    monkeypatch.setattr(np, "savez", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
         io.save(path, zoo.build("ae", digits.image_shape, seed=1))
     assert path.read_bytes() == before

@@ -29,9 +29,12 @@ def no_work(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("work started before the arguments were checked")
 
+    # The commands' own names for fit first: patching them imports their modules, which must bind the real fit
+    monkeypatch.setattr("tinyae.cli.train.fit", refuse)  # the name `tinyae train` calls it by
+    monkeypatch.setattr("tinyae.experiment.fit", refuse)  # and the tour's (tinyae.experiment.train)
     monkeypatch.setattr(train, "fit", refuse)
-    monkeypatch.setattr("tinyae.tour._gradcheck", refuse)
-    monkeypatch.setattr("tinyae.bench._measure_round", refuse)
+    monkeypatch.setattr("tinyae.cli.tour._gradcheck", refuse)
+    monkeypatch.setattr("tinyae.cli.bench._measure_round", refuse)
 
 
 def one_line_error(capsys, *needles):
@@ -148,7 +151,7 @@ def test_an_unreadable_data_cache_says_what_to_change(tmp_path, monkeypatch):
     def denied(key, remote, role, folder, download):
         raise PermissionError(13, "Permission denied", str(folder))
 
-    monkeypatch.setattr(data, "_ensure_file", denied)
+    monkeypatch.setattr(data.loading, "ensure_file", denied)
     with pytest.raises(data.DatasetUnavailableError, match=r"cannot read the data cache at .*mnist: Permission "
                                                            r"denied; make it readable, or give another folder"):
         data.load("mnist", data_dir=tmp_path)

@@ -40,7 +40,7 @@ def rewrite(path, edit=None, arrays=None, fix=True):
     if edit is not None:
         edit(manifest)
     if fix:
-        manifest["arrays"] = {k: io._sha256(v) for k, v in arrays.items() if k != io.META_KEY}
+        manifest["arrays"] = {k: io.spec.array_sha256(v) for k, v in arrays.items() if k != io.META_KEY}
     arrays[io.META_KEY] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
     np.savez(path, **arrays)
     return path

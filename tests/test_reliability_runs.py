@@ -17,6 +17,7 @@ import pytest
 
 from tinyae import data, io, train, zoo
 from tinyae.cli import main
+from tinyae.models import VAE, Autoencoder
 from tinyae.optim import Adam
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def test_a_second_ctrl_c_in_the_middle_of_restoring_the_best_weights_waits_for_i
         if epoch == 3:
             press_ctrl_c()  # the first: fit stops after this epoch and restores the best weights
 
-    real_restore = train._restore
+    real_restore = train.rescue.restore
 
     def restore_pressing_halfway(m, snapshot):  # the second Ctrl-C arrives after 6 of 12 Params
         params = list(m.params())
@@ -66,7 +67,7 @@ def test_a_second_ctrl_c_in_the_middle_of_restoring_the_best_weights_waits_for_i
             p.value[...] = value
         assert real_restore  # the real one does the same loop, without the press
 
-    monkeypatch.setattr(train, "_restore", restore_pressing_halfway)
+    monkeypatch.setattr(train.rescue, "restore", restore_pressing_halfway)
     history = train.fit(model, X, epochs=20, batch_size=32, optimizer=Adam(model.params(), lr=1e-2),
                         validation_data=Xv, callbacks=[keep_and_press], verbose=0)
     assert history.interrupted and history.epoch == [1, 2, 3]
@@ -98,7 +99,7 @@ def test_a_second_ctrl_c_during_the_optimizer_update_is_held_until_the_update_is
 
 
 def test_ctrl_c_while_train_saves_the_run_still_saves_it(tmp_path, monkeypatch, default_sigint, capsys):
-    real_step, real_save = train._train_step, io.save
+    real_step, real_save = Autoencoder.loss_and_backward, io.save
     calls = []
 
     def step_pressing(*a, **k):  # the first Ctrl-C during training
@@ -111,7 +112,7 @@ def test_ctrl_c_while_train_saves_the_run_still_saves_it(tmp_path, monkeypatch, 
         press_ctrl_c()
         return real_save(*a, **k)
 
-    monkeypatch.setattr(train, "_train_step", step_pressing)
+    monkeypatch.setattr(Autoencoder, "loss_and_backward", step_pressing)
     monkeypatch.setattr(io, "save", save_pressing)
     out = tmp_path / "cc"
     rc = main(["train", "--model", "stacked", "--epochs", "300", "--limit", "200", "--out", str(out), "--quiet"])
@@ -152,7 +153,7 @@ def no_training(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(train, "fit", refuse)
+    monkeypatch.setattr("tinyae.cli.train.fit", refuse)  # the name `tinyae train` calls it by
 
 
 def test_an_out_that_is_a_file_or_cannot_be_made_is_refused_before_training(tmp_path, capsys, no_training):
@@ -223,15 +224,14 @@ def test_train_saves_what_it_kept_when_training_diverges(tmp_path, capsys, monke
     # item 8: a KL code driven to 0 or 1 is the divergence it is, not a plain ValueError's traceback
     assert rc == 2 and err.count("\n") == 1 and "training diverged at epoch 1, step 2" in err
     assert not (out / "model.npz").exists()  # it diverged in its first epoch: nothing learned, nothing saved
-    real_step, calls = train._train_step, []
+    real_step, calls = VAE.loss_and_backward, []
 
     def nan_in_epoch_2(*a, **k):  # 256 samples / 32 = 8 steps per epoch: step 12 is in epoch 2
         calls.append(1)
-        if len(calls) == 12:
-            raise train._Diverged(lf=float("nan"))
-        return real_step(*a, **k)
+        loss = real_step(*a, **k)
+        return loss * float("nan") if len(calls) == 12 else loss
 
-    monkeypatch.setattr(train, "_train_step", nan_in_epoch_2)
+    monkeypatch.setattr(VAE, "loss_and_backward", nan_in_epoch_2)
     out = tmp_path / "vae"
     rc = main(["train", "--model", "vae", "--epochs", "9", "--limit", "256", "--out", str(out), "--quiet",
                "--no-figures"])
@@ -245,7 +245,7 @@ def test_train_saves_what_it_kept_when_training_diverges(tmp_path, capsys, monke
 
 
 def test_an_interrupted_tour_says_so_marks_the_report_and_exits_130(tmp_path, monkeypatch, default_sigint, capsys):
-    monkeypatch.setattr("tinyae.tour._gradcheck", lambda lines: (lines.append("gradient table") or (1, 1, 0.0)))
+    monkeypatch.setattr("tinyae.cli.tour._gradcheck", lambda lines: (lines.append("gradient table") or (1, 1, 0.0)))
     real_fit, calls = train.fit, []
 
     def fit_pressed_in_the_second_model(*a, callbacks=(), **k):
@@ -253,7 +253,7 @@ def test_an_interrupted_tour_says_so_marks_the_report_and_exits_130(tmp_path, mo
         extra = [lambda epoch, logs: press_ctrl_c()] if len(calls) == 2 else []
         return real_fit(*a, callbacks=[*callbacks, *extra], **k)
 
-    monkeypatch.setattr(train, "fit", fit_pressed_in_the_second_model)
+    monkeypatch.setattr("tinyae.experiment.fit", fit_pressed_in_the_second_model)  # the tour trains through it
     out = tmp_path / "tour"
     assert main(["tour", "--quick", "--out", str(out)]) == 130
     err = capsys.readouterr().err

@@ -3,7 +3,7 @@
 import pytest
 
 from tinyae.cli import main
-from tinyae.tour import FIGURES
+from tinyae.cli.tour import FIGURES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -26,7 +26,7 @@ def test_tour_quick_writes_every_figure_and_the_report(tmp_path, capsys):
 
 def test_tour_on_missing_mnist_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TINYAE_DATA_DIR", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr("tinyae.tour._gradcheck", lambda lines: (1, 1, 0.0))  # not what this test is about
+    monkeypatch.setattr("tinyae.cli.tour._gradcheck", lambda lines: (1, 1, 0.0))  # not what this test is about
     assert main(["tour", "--quick", "--data", "mnist", "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err
     assert "not available offline" in err and "tinyae tour --data digits" in err
@@ -74,7 +74,7 @@ def fake_mnist_cache(root, monkeypatch, n_train=240, n_test=60):
 
 def test_tour_quick_on_28x28_mnist_files(tmp_path, monkeypatch, capsys):
     fake_mnist_cache(tmp_path / "cache", monkeypatch)
-    monkeypatch.setattr("tinyae.tour._gradcheck", lambda lines: (1, 1, 0.0))  # checked by the digits test
+    monkeypatch.setattr("tinyae.cli.tour._gradcheck", lambda lines: (1, 1, 0.0))  # checked by the digits test
     out = tmp_path / "tour"
     assert main(["tour", "--quick", "--data", "mnist", "--out", str(out)]) == 0
     for name in FIGURES:

@@ -433,7 +433,7 @@ def test_verbose_0_prints_nothing_and_non_tty_prints_one_line_per_epoch(digits, 
 
 
 def test_a_terminal_gets_a_progress_bar_with_loss_and_val_loss(digits, capsys, monkeypatch):
-    monkeypatch.setattr(train, "_isatty", lambda stream: True)
+    monkeypatch.setattr(train.progress, "_isatty", lambda stream: True)
     model = zoo.shallow_ae(64)
     train.fit(model, digits.X_train[:300], epochs=2, batch_size=50, validation_data=digits.X_val, verbose=1)
     out = capsys.readouterr().out

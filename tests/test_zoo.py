@@ -1,5 +1,6 @@
 """The zoo: every variant's whole-model gradient check, denoising semantics, and training on real digits."""
 
+import inspect
 import json
 import time
 
@@ -74,6 +75,19 @@ def test_models_lists_every_buildable_name():
     assert list(zoo.MODELS) == ["ae", "stacked", "sparse-l1", "sparse-kl", "denoising", "conv", "vae", "conv-vae",
                                 "tied", "hashing", "dbn", "conv-sparse"]
     assert all(isinstance(text, str) and text for text in zoo.MODELS.values())
+
+
+def test_builder_is_the_function_build_calls_and_image_models_are_the_ones_taking_images():
+    assert list(zoo.BUILDERS) == list(zoo.MODELS)
+    assert zoo.builder("sparse_KL") is zoo.sparse_kl_ae and zoo.builder("conv-vae") is zoo.conv_vae
+    with pytest.raises(ValueError, match="unknown model 'nope'; choose one of: ae, stacked"):
+        zoo.builder("nope")
+    for name in zoo.MODELS:  # the first argument of the builder says which input it takes
+        first = next(iter(inspect.signature(zoo.builder(name)).parameters))
+        assert (first == "image_shape") == (name in zoo.IMAGE_MODELS), name
+        by_name = zoo.build(name, (1, 8, 8), seed=0)
+        direct = zoo.builder(name)((1, 8, 8) if name in zoo.IMAGE_MODELS else 64, seed=0)
+        assert by_name.config() == direct.config(), name
 
 
 @pytest.mark.parametrize("name", list(zoo.MODELS))

@@ -61,8 +61,8 @@ HIDDEN_ARGUMENT = {
     "hashing": "n_bits",
 }
 # The zoo models whose input is an image (C, H, W): they need image_shape (tests/test_sklearn.py checks this
-# list against zoo.build, so a new conv model in the zoo cannot be missed here).
-CONV_MODELS = ("conv", "conv-vae", "conv-sparse")
+# list against zoo.build).
+CONV_MODELS = zoo.IMAGE_MODELS
 SIZES_MODELS = ("stacked", "dbn")  # hidden may be a tuple of layer sizes
 CHANNEL_MODELS = ("conv", "conv-sparse")  # hidden may be a pair of channels
 # Builder arguments the estimator sets itself (from its own parameters); model_params must not repeat them.
@@ -83,7 +83,7 @@ def _positive_int(value, name):
 
 def _check_builder_arguments(key, kw):
     """Every key of model_params is an argument of the zoo builder (its signature, read by ``inspect``)."""
-    builder = {**zoo._DENSE_BUILDERS, **zoo._CONV_BUILDERS}[key]
+    builder = zoo.builder(key)
     params = list(inspect.signature(builder).parameters.values())[1:]  # the first is the input size or shape
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from tinyae.bench import build_model, synthetic_data
+from tinyae.cli.bench import build_model, synthetic_data
 from tinyae.kernels.fused_cpu import adam_update, bce_with_logits_backward, bce_with_logits_forward, relu_forward
 from tinyae.optim import Adam
 from tinyae.train import epoch_order, fit
@@ -107,7 +107,7 @@ def _tinyae_side(X, args):
 def _torch_side(args):
     """PyTorch in a worker process of tinyae bench; after each of its epochs and each of ours, the pause
     the bench makes, so that neither side's idle threads still spin when the other starts."""
-    from tinyae import bench
+    from tinyae.cli import bench
 
     # The same thread count as this process's BLAS (set by the usual variables before NumPy started).
     threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)

@@ -38,7 +38,7 @@ def _median_time(fn, sync, repeats=20, warmup=5):
 def main() -> int:
     import cupy
 
-    from tinyae import bench
+    from tinyae.cli import bench
     from tinyae.optim import Adam
 
     sync = cupy.cuda.get_current_stream().synchronize

@@ -27,13 +27,20 @@ How a check works (docs/gradcheck.md derives each choice):
    whose truncation error O(h^4) ~ 1e-16 and rounding error ~ 1e-16 |L| / h ~ 1e-12 are both far
    below the 1e-7 relative tolerance even for gradient entries as small as 1e-4. The textbook
    2-point formula [f(t+h) - f(t-h)] / 2h with h = 1e-6 (``order=2``) has a rounding error near 1e-10,
-   which fails a 1e-7 relative test for entries below ~1e-3 although the backward pass is right.
-4. Relative error per entry: |a - n| / max(|a| + |n|, 1e-12); the report gives the maximum per tensor
-   and where it happened. Every Param is checked, biases included (a random subset of ``max_checks``
-   entries for large tensors).
+   which is already 1e-7 of an entry of 1e-3.
+4. Relative error per entry with a round-off floor:
+
+        err = |a - n| / max(|a| + |n|, r / tol, 1e-12),   r = w eps max|f(stencil points)| / h
+
+   r estimates the finite difference's own rounding error (w = 1.5, the 5-point stencil's sum of
+   |weights| / 12; |f| is sum |y * g| in check_layer where that is larger), so an entry that cancels to
+   ~1e-6 is measured against what the stencil resolves, and a difference within r is agreement. Larger
+   entries get the plain relative error. The report gives the maximum per tensor and where it happened.
+   Every Param is checked, biases included (a random subset of ``max_checks`` entries for large tensors).
 5. Kinks (ReLU at 0, max-pool ties, |h| at 0) make finite differences meaningless there: choose
    inputs away from them (at least 2h). Tolerances are never loosened to hide one; a failure at a
-   kink is reported as one (the one-sided slopes there differ, and backward gives one of them).
+   kink is reported as one (the slope jumps within 2h, and backward gives one of the one-sided
+   slopes); a smooth function's failure never is.
 6. Stochastic layers keep their Generator in ``.rng``; the checker re-seeds it before every forward
    so the same noise is drawn each time.
 
@@ -45,7 +52,8 @@ overwriting (``W.grad = ...``) a gradient instead of adding to it, so a tied lay
 
 A failed check is diagnosed (gradcheck/diagnose.py): a constant ratio (2, 1/N, -1), a transpose,
 a wrong shape, an all-zero gradient, a flipped kernel, dx vs the parameter lines, kinks, and in a
-model the loss term whose gradient the error equals. An exception raised by the checked code is
+model the loss term whose gradient the error equals (``model.terms``, or else the variables of a
+student's ``loss_and_backward`` that add up to the loss it returns). An exception raised by the checked code is
 caught and reported with its file and line (but NotImplementedError, a method not written yet,
 propagates). The ``Report`` keeps the evidence for programs too
 (gradcheck/report.py documents its API).

@@ -26,6 +26,8 @@ from tinyae.gradcheck.compare import (
 from tinyae.gradcheck.contract import (
     StudentException,
     call,
+    returned_locals,
+    terms_among,
     watch_overwrites,
 )
 from tinyae.gradcheck.diagnose import (
@@ -104,12 +106,14 @@ def _check_layer(report, layer, params, x, dy, seed, training, max_checks, tol, 
                                                     check_input)
     _overwrites(report, found)
     sizes = sizes_of(x)
+    magnitude = float(xp.sum(xp.abs(y * dy)))  # L = sum(y * dy) cancels; its rounding is eps * this
     if check_input and dx_host is not None:
         report.tensors.append(_compare("input x", x, dx_host, loss, h=h, order=order, tol=tol, max_checks=max_checks,
-                                       rng=rng, line="the dx your backward returns", sizes=sizes, kind="input"))
+                                       rng=rng, line="the dx your backward returns", sizes=sizes, kind="input",
+                                       magnitude=magnitude))
     for (label, p), g in zip(params, grads):
         report.tensors.append(_compare(label, p.value, g, loss, h=h, order=order, tol=tol, max_checks=max_checks,
-                                       rng=rng, line=_param_line(label), sizes=sizes))
+                                       rng=rng, line=_param_line(label), sizes=sizes, magnitude=magnitude))
     x_result = report.tensors[0] if report.tensors and report.tensors[0].name == "input x" else None
     if x_result is not None and not x_result.passed and not x_result.wrong_shape and not x_result.kinks:
         _zero(params)
@@ -281,9 +285,10 @@ def check_model(model, loss=None, x=None, target=None, *, seed=0, training=False
       with ``target = x`` by default (an autoencoder reconstructs its input). The input gradient is
       checked too.
     - a model with its own ``loss_and_backward(x, target, training=..., **step_kwargs) -> loss``
-      (``Autoencoder``, ``VAE``; pass e.g. ``eps=`` to fix a VAE's noise) and ``loss=None``. When the
-      model keeps its loss terms in ``model.terms`` (a dict, as Autoencoder and VAE do), a failing
-      tensor whose error equals one term's gradient names that term.
+      (``Autoencoder``, ``VAE``; pass e.g. ``eps=`` to fix a VAE's noise) and ``loss=None``. A failing
+      tensor whose error equals one term's gradient names that term. The terms are ``model.terms``
+      (a dict, as Autoencoder and VAE keep it), or else the float variables of ``loss_and_backward``
+      that add up to the loss it returns (``return reconstruction + decay + sparsity`` names those three).
     Every layer's backward is watched during the pass: one that overwrites a gradient (``W.grad = ...``)
     is named, even a tied decoder that runs first onto a zeroed gradient.
     """
@@ -300,14 +305,20 @@ def check_model(model, loss=None, x=None, target=None, *, seed=0, training=False
         raise TypeError(f"check_model({title}): give a loss, or a model with loss_and_backward()")
     tgt = x.copy() if target is None else target  # a copy: perturbing x must not move the target
     term_names = []
+    terms_from_locals = False  # True: the terms are variables of the model's loss_and_backward
 
     def value():
         reseed(model, seed)
         if own_step:
-            result = call("loss_and_backward", model.loss_and_backward, x, target, training=training, **step_kwargs)
+            if terms_from_locals:
+                result, terms = call("loss_and_backward", returned_locals, model.loss_and_backward, x, target,
+                                     training=training, **step_kwargs)
+            else:
+                result = call("loss_and_backward", model.loss_and_backward, x, target, training=training,
+                              **step_kwargs)
+                terms = getattr(model, "terms", None) or {}
             _zero(params)  # this evaluation only wants the number
-            terms = getattr(model, "terms", None) or {}
-            return np.array([float(result)] + [float(terms[k]) for k in term_names])
+            return np.array([float(result)] + [float(terms.get(k, np.nan)) for k in term_names])
         out = call("forward", model.forward, x, training=training)
         return np.array([float(call("loss forward", loss.forward, out, tgt))])
 
@@ -318,11 +329,15 @@ def check_model(model, loss=None, x=None, target=None, *, seed=0, training=False
         found = []
         with watch_overwrites(model, np.random.default_rng(seed + 1), found):
             if own_step:
-                call("loss_and_backward", model.loss_and_backward, x, target, training=training, **step_kwargs)
+                total, local = call("loss_and_backward", returned_locals, model.loss_and_backward, x, target,
+                                    training=training, **step_kwargs)
                 dx = None
                 terms = getattr(model, "terms", None)
                 if isinstance(terms, dict):
                     term_names = [k for k in terms if k != "loss"]
+                else:  # a student's own model: its terms are the variables that add up to the loss it returns
+                    term_names = terms_among(local, float(total))
+                    terms_from_locals = bool(term_names)
             else:
                 call("loss forward", loss.forward, call("forward", model.forward, x, training=training), tgt)
                 dx = call("backward", model.backward, call("loss backward", loss.backward))

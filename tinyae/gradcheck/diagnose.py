@@ -28,9 +28,11 @@ from tinyae.gradcheck.report import Diagnosis
 MATCH_TOL = 1e-6  # relative error under which a transformed gradient "is" the true one
 
 
-def matches(candidate, numeric, tol=MATCH_TOL) -> bool:
+def matches(candidate, numeric, tol=MATCH_TOL, roundoff=0.0) -> bool:
+    """candidate == numeric to ``tol``, or within the finite differences' own ``roundoff`` (per entry)."""
     scale = np.abs(candidate) + np.abs(numeric)
-    return bool(np.all(np.abs(candidate - numeric) <= tol * np.maximum(scale, 1e-12 * max(scale.max(), 1e-300))))
+    return bool(np.all(np.abs(candidate - numeric)
+                       <= tol * np.maximum(scale, 1e-12 * max(scale.max(), 1e-300)) + roundoff))
 
 
 def pick(full, indices):
@@ -50,19 +52,17 @@ def sizes_of(x) -> dict:
     return sizes
 
 
-def constant_ratio(a, n, tol=MATCH_TOL):
-    """r if a == r * n at every entry (r != 0, 1), else None."""
+def constant_ratio(a, n, tol=MATCH_TOL, roundoff=0.0):
+    """r if a == r * n at every entry (r != 0, 1), up to ``tol`` and n's own ``roundoff``, else None."""
     scale = float(np.max(np.abs(n), initial=0.0))
     if scale == 0:
         return None
     big = np.abs(n) > 1e-3 * scale
-    ratios = a[big] / n[big]
-    r = float(np.median(ratios))
-    if r == 0 or abs(r - 1) < 1e-4 or not np.all(np.abs(ratios - r) <= tol * abs(r)):
+    r = float(np.median(a[big] / n[big]))
+    if r == 0 or abs(r - 1) < 1e-4:
         return None
-    if np.any(np.abs(a[~big] - r * n[~big]) > tol * abs(r) * scale):
-        return None
-    return r
+    allowed = abs(r) * (tol * np.where(big, np.abs(n), scale) + roundoff)  # a = r (n - noise), |noise| <= roundoff
+    return r if np.all(np.abs(a - r * n) <= allowed) else None
 
 
 def _as_fraction(r):
@@ -103,8 +103,9 @@ def ratio_message(name, r, line, sizes):
     return f"{head}: is {line} divided by {k}?"
 
 
-def diagnose_values(name, gradient, indices, n, line, sizes, kind="param"):
-    """Diagnoses of a failed tensor whose gradient has the right shape: zeros, ratio, transpose, flip."""
+def diagnose_values(name, gradient, indices, n, line, sizes, kind="param", roundoff=0.0):
+    """Diagnoses of a failed tensor whose gradient has the right shape: zeros, ratio, transpose, flip.
+    ``roundoff``: the finite differences' own rounding error per entry (differences within it agree)."""
     a = pick(gradient, indices)
     found = []
     if np.all(a == 0) and np.any(n != 0):
@@ -116,15 +117,15 @@ def diagnose_values(name, gradient, indices, n, line, sizes, kind="param"):
             msg = (f"{name}: {line} is 0 at every entry while the true gradient is not: "
                    f"is the gradient computed but not returned?")
         return [Diagnosis("zeros", name, msg)]
-    r = constant_ratio(a, n)
+    r = constant_ratio(a, n, roundoff=roundoff)
     if r is not None:
         found.append(Diagnosis("sign" if abs(r + 1) < 1e-6 else "ratio", name, ratio_message(name, r, line, sizes),
                                value=r))
     for perm in permutations_to(gradient.shape, gradient.shape):
-        if matches(pick(gradient.transpose(perm), indices), n):
+        if matches(pick(gradient.transpose(perm), indices), n, roundoff=roundoff):
             found.append(Diagnosis("transpose", name, transpose_message(name, perm, line), value=perm))
             break
-    if gradient.ndim >= 3 and matches(pick(gradient[..., ::-1, ::-1], indices), n):
+    if gradient.ndim >= 3 and matches(pick(gradient[..., ::-1, ::-1], indices), n, roundoff=roundoff):
         found.append(Diagnosis(
             "flipped_kernel", name,
             f"{name}: your gradient is the true one rotated 180 degrees (flipped along both spatial axes): a "

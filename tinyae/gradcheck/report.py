@@ -85,6 +85,7 @@ class TensorResult:
     errors: np.ndarray | None = None
     gradient: np.ndarray | None = None
     tol: float | None = None
+    roundoff: np.ndarray | None = None  # the finite differences' own rounding error, per compared entry
     kinks: list = field(default_factory=list)
     diagnoses: list = field(default_factory=list)
 
@@ -200,6 +201,7 @@ class Report:
         t.analytic, t.numeric         backward's and finite differences' values at that index
         t.indices                     the compared indices (tuples), in order
         t.analytic_values, t.numeric_values, t.errors     1-D float64 arrays over those indices
+        t.roundoff                    the same: each finite difference's estimated rounding error
         t.gradient                    the whole gradient backward produced (a NumPy copy, whatever its shape)
         t.analytic_array(), t.numeric_array()   the same shaped like the tensor (NaN where not compared)
         t.worst(k)                    the k worst entries as (index, analytic, numeric, error) tuples

@@ -17,12 +17,20 @@ What it does, in order:
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from tinyae import backend, viz, zoo
+from tinyae.data import DatasetUnavailableError, gaussian_noise, load
+from tinyae.experiment import blas_single_thread, distance_to_nearest, pixel_mse, train
+from tinyae.gradcheck.cases import layer_cases, loss_cases, run_cases
+from tinyae.train import HoldCtrlC, encode, predict
 
 # Each figure of the tour and its one-line explanation (report.md's figure list, in this order).
 FIGURES = {
@@ -82,91 +90,6 @@ def configure(parser):
                              "gradient checks (float64) and the figures run on the CPU either way")
 
 
-# --------------------------------------------------------------------------------------------------
-# Helpers the demos share
-# --------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def blas_single_thread():
-    """Run NumPy's matrix products on one thread inside the block.
-
-    The matrices of these small models are tiny, so a second BLAS thread gains nothing, and OpenBLAS
-    threads spin while they wait: next to Numba's parallel kernels, or on a busy 2-core machine, they
-    fight for the cores and can make a step ten times slower. threadpoolctl (installed with
-    scikit-learn) sets the limit at run time; without it the block runs unchanged.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn brings it
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-@dataclass
-class Trained:
-    """A model after ``train``: the model, its History, seconds spent, and its label."""
-
-    label: str
-    model: object
-    history: object
-    seconds: float
-    numbers: dict = field(default_factory=dict)
-
-
-def train(label: str, model, X, *, epochs: int, batch_size: int, lr: float, X_val=None, seed: int = 0,
-          target=None, progress: bool = True, device: str = "cpu") -> Trained:
-    """Train ``model`` with Adam, one progress bar over the epochs (a summary line when not on a terminal).
-
-    With ``device="gpu"`` the model and the data move to the GPU for training and the model comes back
-    to the CPU afterwards, so everything after training (figures, numbers) runs as on a CPU run.
-    """
-    from tinyae import backend
-    from tinyae.optim import Adam
-    from tinyae.train import fit
-
-    bar = _EpochBar(label, epochs) if progress else None
-    start = time.perf_counter()
-    if device != "cpu":
-        model.to(device)
-        X, X_val, target = (None if a is None else backend.to_device(a, device) for a in (X, X_val, target))
-    history = fit(model, X, epochs=epochs, batch_size=batch_size, optimizer=Adam(model.params(), lr=lr),
-                  validation_data=X_val, seed=seed, verbose=0, target=target,
-                  callbacks=[bar] if bar is not None else ())
-    if device != "cpu":
-        model.to("cpu")
-    seconds = time.perf_counter() - start
-    if bar is not None:
-        bar.close()
-        val = f", val loss {history.val_loss[-1]:.4g}" if history.val_loss else ""
-        print(f"  {label}: {len(history)} epochs in {seconds:.1f}s, loss {history.loss[-1]:.4g}{val}", flush=True)
-    return Trained(label, model, history, seconds)
-
-
-class _EpochBar:
-    """A fit callback: one tqdm bar per model, advanced once per epoch (shown on a terminal and in Jupyter,
-    silent in pipes and logs)."""
-
-    def __init__(self, label: str, epochs: int):
-        from tqdm.auto import tqdm  # a widget in Jupyter, text on a terminal
-
-        from tinyae.train import bars_visible
-
-        # leave=True: a model that trains in a blink (--quick) still leaves its finished bar on the screen
-        self.bar = tqdm(total=epochs, desc=f"  {label}", unit="epoch", leave=True,
-                        disable=not bars_visible(sys.stderr), dynamic_ncols=True, file=sys.stderr)
-
-    def on_epoch_end(self, epoch, logs):
-        post = f"loss {logs['loss']:.4g}" + (f" val {logs['val_loss']:.4g}" if "val_loss" in logs else "")
-        self.bar.set_postfix_str(post, refresh=False)
-        self.bar.update(1)
-
-    def close(self):
-        self.bar.close()
-
-
 def describe_loss(model) -> str:
     """The reconstruction loss of a model in words, e.g. "BCE on logits, summed over pixels" (for plot labels)."""
     loss = getattr(model, "loss", None)
@@ -176,29 +99,6 @@ def describe_loss(model) -> str:
         getattr(loss, "reduction", ""), "")
     text = f"{name} {how}".strip()
     return f"{text} + KL" if hasattr(model, "latent_dim") else text
-
-
-def distance_to_nearest(S, X) -> float:
-    """Mean over the rows of S of the squared distance per pixel to the nearest row of X.
-
-    For generated images S and training images X: how far a sample lies from any real image. A model
-    that decodes its random codes into digit-like images scores close to what real test images score.
-    """
-    import numpy as np
-
-    S = np.asarray(S, dtype=np.float64).reshape(len(S), -1)
-    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-    # |s - x|^2 = |s|^2 + |x|^2 - 2 s.x, for all pairs at once: (len(S), len(X))
-    d2 = (S * S).sum(1)[:, None] + (X * X).sum(1)[None, :] - 2 * S @ X.T
-    return float(np.maximum(d2.min(axis=1), 0).mean() / S.shape[1])
-
-
-def pixel_mse(model, X) -> float:
-    """Mean squared error per pixel of the model's reconstructions of X (comparable across models)."""
-    from tinyae.train import predict
-
-    R = predict(model, X)
-    return float(((R.reshape(len(R), -1) - X.reshape(len(X), -1)) ** 2).mean())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -211,8 +111,6 @@ def _step(i: int, n: int, text: str):
 
 
 def _gradcheck(lines: list) -> tuple:
-    from tinyae.gradcheck.cases import layer_cases, loss_cases, run_cases
-
     def out(line):
         print(line, flush=True)
         lines.append(line)
@@ -225,7 +123,6 @@ def _gradcheck(lines: list) -> tuple:
 
 def _load(args):
     """The dataset (flat rows) or None with a message when its files are not in the cache."""
-    from tinyae.data import DatasetUnavailableError, load
 
     limit = QUICK["limit"] if args.quick else SETTINGS[args.data]["limit"]
     try:
@@ -282,7 +179,6 @@ class _State:
 
 def _interrupted(args, out: Path, state: _State) -> int:
     """Ctrl-C: say so, write a report.md marked INTERRUPTED (what was done, nothing that was not), exit 130."""
-    from tinyae.train import HoldCtrlC
 
     with HoldCtrlC("writing the interrupted report"):
         print(f"\ntinyae tour: interrupted by Ctrl-C during {state.stage}", file=sys.stderr)
@@ -303,16 +199,10 @@ def _interrupted(args, out: Path, state: _State) -> int:
 
 
 def _run(args, state) -> int:
-    from tinyae import viz, zoo
-    from tinyae.data import gaussian_noise
-    from tinyae.train import encode, predict
-
     t0 = state.t0
     out = Path(args.out)
     device = getattr(args, "backend", "cpu")
     if device == "gpu":
-        from tinyae import backend
-
         if not backend.gpu_available():
             print("tinyae tour: --backend gpu needs CuPy and a CUDA device, and none was found "
                   "(pip install 'tinyae[cuda12]' or 'tinyae[cuda13]', or leave --backend out)", file=sys.stderr)
@@ -440,9 +330,6 @@ def _run(args, state) -> int:
 
 def _baselines(ds, X, Xt, k) -> dict:
     """Reference reconstruction errors: the mean image, and PCA with k components (k = the shallow code size)."""
-    import numpy as np
-    from sklearn.decomposition import PCA
-
     mean = X.mean(axis=0)
     k = min(k, len(X), X.shape[1])
     pca = PCA(n_components=k, random_state=0).fit(X)

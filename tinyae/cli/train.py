@@ -13,7 +13,7 @@ The run directory (--out) receives:
   model.npz      the checkpoint: weights, optimizer state, history, settings (tinyae.io; resumable)
   history.json   per-epoch train/validation loss and each penalty term, epoch times
   history.csv    the same as a table, one row per epoch
-  *.png          loss curves and reconstructions (when tinyae.viz is available; --no-figures skips them)
+  *.png          loss curves and reconstructions (--no-figures skips them)
 Then look at it with `tinyae eval DIR/model.npz`.
 """
 
@@ -28,12 +28,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from tinyae import data, io, viz, zoo
+from tinyae.optim import Adam
+from tinyae.train import EarlyStopping, HoldCtrlC, TrainingError, evaluate, fit, predict
+
 EPILOG_HEAD = "models (--model):"
 
 
 def _models_help() -> str:
     """One line per zoo model (from tinyae.zoo.MODELS, the single list of them)."""
-    from tinyae import zoo
 
     width = max(len(name) for name in zoo.MODELS)
     lines = [EPILOG_HEAD] + [f"  {name:<{width}}  {text}" for name, text in zoo.MODELS.items()]
@@ -55,8 +60,6 @@ def _parse_kv(text: str):
 
 
 def configure(parser: argparse.ArgumentParser):
-    from tinyae import zoo
-
     parser.epilog = _models_help()
     what = parser.add_argument_group("what to train")
     what.add_argument("--model", choices=list(zoo.MODELS), metavar="NAME",
@@ -124,7 +127,6 @@ def _check_settings(args):
 
 def _check_resume_settings(settings) -> str | None:
     """The "train" settings a checkpoint of `tinyae train` carries (used to continue it), or what is wrong."""
-    from tinyae import data
 
     if not isinstance(settings, dict):
         return f"expected a JSON object, got {type(settings).__name__}"
@@ -146,7 +148,6 @@ def _check_resume_settings(settings) -> str | None:
 
 def _check_builder_args(name: str, kw: dict):
     """--arg KEY=VALUE against the zoo builder's signature: a known name, a value of the right kind."""
-    from tinyae import zoo
 
     builder = {**zoo._DENSE_BUILDERS, **zoo._CONV_BUILDERS}.get(name)
     if builder is None:
@@ -235,8 +236,6 @@ def _writable(out: Path):
 
 
 def run(args) -> int:
-    from tinyae import data, io
-
     say = (lambda *a: None) if args.quiet else print
     problem = _check_settings(args)
     if problem:
@@ -310,12 +309,6 @@ def run(args) -> int:
 
 
 def _train_and_save(args, name, builder_kw, out_dir, model, optimizer, history, initial_epoch, chosen, say) -> int:
-    import numpy as np
-
-    from tinyae import data, io, zoo
-    from tinyae.optim import Adam
-    from tinyae.train import EarlyStopping, HoldCtrlC, TrainingError, evaluate, fit
-
     key = args.data.lower().replace("_", "-")
 
     # -- the data: images for conv models, rows for dense ones ----------------------------------------
@@ -392,21 +385,11 @@ def _train_and_save(args, name, builder_kw, out_dir, model, optimizer, history, 
 
 
 def make_figures(out_dir: Path, model, name: str, ds, X_test, history, say=print) -> list:
-    """HOOK for the standard figures of a run: drawn by ``tinyae.viz`` when it is available.
+    """The standard figures of a run, drawn with ``tinyae.viz``: the loss curves and a reconstruction grid.
 
-    If viz provides ``standard_figures(out_dir, model=..., dataset=..., history=..., name=...)`` it draws
-    them all; otherwise the loss curves and a reconstruction grid are drawn here with viz's functions.
     A figure that fails is reported and skipped: the trained model is already saved.
     """
     try:
-        from tinyae import viz
-    except ImportError:
-        return []
-    from tinyae.train import predict
-
-    try:
-        if hasattr(viz, "standard_figures"):
-            return list(viz.standard_figures(out_dir, model=model, dataset=ds, history=history, name=name))
         paths = [out_dir / "loss_curves.png", out_dir / "reconstructions.png"]
         viz.loss_curves(history, title=f"{name}: loss per epoch", path=paths[0])
         n = min(10, len(X_test))

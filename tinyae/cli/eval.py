@@ -15,6 +15,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from tinyae import data, io
+from tinyae.train import evaluate, predict
+
 
 def configure(parser):
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
@@ -27,11 +32,6 @@ def configure(parser):
 
 
 def run(args) -> int:
-    import numpy as np
-
-    from tinyae import data, io
-    from tinyae.train import evaluate, predict
-
     if args.batch_size < 1:
         print(f"tinyae eval: error: --batch-size must be >= 1, got {args.batch_size}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@
     tinyae bench dense --epochs 10        # one network, more timed epochs
     tinyae bench all --compare torch      # the same networks in PyTorch too, and the ratio tinyae/torch
     tinyae bench conv --backend gpu       # on the GPU (CuPy)
-    python -m tinyae.bench ...            # the same
+    python -m tinyae.cli.bench ...        # the same
 
 Each network trains with ``tinyae.train.fit`` (the code path a user runs) on synthetic data of MNIST
 shape: 4000 random images, batch 128, Adam (lr 1e-3), float32.
@@ -50,6 +50,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tinyae import backend, kernels
+from tinyae.kernels.conv_routes import flipped_route_fits
+from tinyae.layers import Conv2D, ConvTranspose2D, Dense, MaxPool2D, ReLU, TiedDense, Upsample2D
+from tinyae.losses import BCEWithLogits
+from tinyae.models import VAE, Autoencoder, Sequential, leaf_layers
+from tinyae.optim import Adam
+from tinyae.train import fit
 
 NETWORKS = {
     "dense": "dense AE 784-256-64-256-784, ReLU, BCE with logits",
@@ -120,8 +128,6 @@ def _check_args(args):
     if args.worker:
         return
     if args.backend == "gpu":
-        from tinyae import backend
-
         if not backend.gpu_available():
             raise SystemExit("tinyae bench: --backend gpu needs CuPy and a CUDA device, and none was found "
                              "(pip install 'tinyae[cuda12]' or 'tinyae[cuda13]', or leave --backend out)")
@@ -214,7 +220,7 @@ class _Worker:
 
     def __init__(self, side, net, args, split):
         self.side, self.net = side, net
-        cmd = [sys.executable, "-m", "tinyae.bench", net, "--worker", side, "--epochs", str(args.epochs),
+        cmd = [sys.executable, "-m", "tinyae.cli.bench", net, "--worker", side, "--epochs", str(args.epochs),
                "--warmup", str(args.warmup), "--n", str(args.n), "--batch-size", str(args.batch_size),
                "--backend", args.backend, "--threads", str(args.threads), "--seed", str(args.seed)]
         if not split:
@@ -338,9 +344,6 @@ def machine_header(args, sides=("tinyae",)) -> str:
 
 def build_model(net: str, seed: int = 0):
     """The reference network ``net`` as a tinyae model (float32, on the CPU)."""
-    from tinyae.layers import Dense, ReLU
-    from tinyae.losses import BCEWithLogits
-    from tinyae.models import VAE, Autoencoder, Sequential
 
     s = iter(range(seed * 100, seed * 100 + 100))  # one weight seed per layer
     if net == "dense":
@@ -353,8 +356,6 @@ def build_model(net: str, seed: int = 0):
         decoder = Sequential(Dense(LATENT, 256, init="relu", seed=next(s)), ReLU(), Dense(256, 784, seed=next(s)))
         return VAE(encoder, decoder, latent_dim=LATENT, recon="bce_logits", seed=next(s))
     if net == "conv":
-        from tinyae.layers import Conv2D, MaxPool2D, Upsample2D
-
         def conv(c_in, c_out, init="relu"):
             return Conv2D(c_in, c_out, 3, padding=1, init=init, seed=next(s))
 
@@ -384,9 +385,6 @@ def matmul_products(model, batch: int) -> list:
     (a.T if ta else a) @ (b.T if tb else b) -- the same layouts the layers use, so a replay reproduces
     what BLAS sees. FLOPs of a product (M, K) @ (K, N): 2*M*K*N.
     """
-    from tinyae.kernels.conv_routes import flipped_route_fits
-    from tinyae.layers import Conv2D, ConvTranspose2D, Dense, TiedDense
-    from tinyae.models import VAE, leaf_layers
 
     products = []
     shape = (batch, *model.input_shape)
@@ -520,15 +518,12 @@ class TinyaeTrainer:
     def __init__(self, net: str, args):
         import numpy as np
 
-        from tinyae.optim import Adam
 
         self.net, self.args = net, args
         self.model = build_model(net, args.seed)
         self.X = synthetic_data(net, args.n, args.seed)
         self.xp = np
         if args.backend == "gpu":
-            from tinyae import backend
-
             self.model.to("gpu")
             self.X = backend.to_device(self.X, "gpu")
             self.xp = backend.array_module(self.X)
@@ -538,7 +533,6 @@ class TinyaeTrainer:
 
     def epoch(self) -> float:
         """Train one more epoch (fit resumes where it stopped: epoch e is shuffled as in one long fit)."""
-        from tinyae.train import fit
 
         done = 0 if self.history is None else len(self.history)
         self.history = fit(self.model, self.X, epochs=done + 1, initial_epoch=done, history=self.history,
@@ -588,9 +582,6 @@ def time_split(model, opt, X, args, sync) -> dict:
     are attached to this model's own objects (and to the kernel functions of tinyae.kernels) for this
     epoch only, and removed afterwards. A device sync around each timed call makes GPU times true.
     """
-    from tinyae import kernels
-    from tinyae.models import VAE, leaf_layers
-    from tinyae.train import fit
 
     totals, restore, names = {}, [], []
     try:
@@ -802,11 +793,9 @@ def format_split(split: dict, products_alone=None) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tinyae.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tinyae.cli.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     configure(parser)
     return run(parser.parse_args(argv))
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,6 +20,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from tinyae import data, io, viz
+from tinyae.models import leaf_layers
+from tinyae.train import encode, predict
+
 
 def configure(parser):
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a run folder or a .npz written by `tinyae train`")
@@ -38,10 +44,6 @@ def _fail(message: str) -> int:
 
 
 def run(args) -> int:
-    import numpy as np
-
-    from tinyae import data, io
-
     if args.n < 1:
         return _fail(f"--n must be >= 1, got {args.n}")
     if args.seed < 0:
@@ -85,9 +87,6 @@ def run(args) -> int:
 def draw(model, ds, out: Path, *, label: str, history=None, n: int = 12, seed: int = 0) -> list:
     """Every figure that fits the model; returns [(file name, note)]. A figure that cannot be drawn is
     reported with the reason and skipped (the others are still drawn)."""
-    from tinyae import viz
-    from tinyae.models import leaf_layers
-    from tinyae.train import encode, predict
 
     X = ds.X_test
     if model.input_shape is not None:
