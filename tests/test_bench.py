@@ -9,6 +9,11 @@ import pytest
 
 from tinyae.cli import bench
 from tinyae.cli import main as cli_main
+from tinyae.cli.bench import workers
+from tinyae.cli.bench.measure import measure_tinyae
+from tinyae.cli.bench.networks import NETWORKS, build_model, synthetic_data
+from tinyae.cli.bench.products import epoch_flops, matmul_products, product_flops
+from tinyae.cli.bench.report import pair_ratios
 
 TINY = ["--n", "200", "--batch-size", "64", "--epochs", "1", "--warmup", "0"]
 
@@ -16,7 +21,7 @@ TINY = ["--n", "200", "--batch-size", "64", "--epochs", "1", "--warmup", "0"]
 def test_bench_prints_time_flops_products_and_split_for_every_network(capsys):
     assert bench.main(["all", *TINY, "--inprocess"]) == 0
     out = capsys.readouterr().out
-    for net in bench.NETWORKS:
+    for net in NETWORKS:
         assert f"== {net}:" in out
     assert out.count("s/epoch") >= 3 and out.count("GFLOP/s peak") == 3
     assert "epoch / products alone" in out and "within about 1.3x" in out  # the dense AE's 1.3x check
@@ -38,46 +43,46 @@ def test_bench_measures_in_a_fresh_process_with_the_thread_count_fixed(capsys, t
 
 
 def test_flop_count_of_the_dense_autoencoder():
-    model = bench.build_model("dense")
+    model = build_model("dense")
     macs = 784 * 256 + 256 * 64 + 64 * 256 + 256 * 784  # multiply-adds per sample per product
     skipped = 784 * 256  # the first layer's dx = dy @ W.T: its input is data (Layer.backward_params)
-    assert bench.product_flops(bench.matmul_products(model, 128)) == 2 * 128 * (3 * macs - skipped)
+    assert product_flops(matmul_products(model, 128)) == 2 * 128 * (3 * macs - skipped)
     # an epoch of 200 images in batches of 64: 64 + 64 + 64 + 8 samples
-    assert bench.epoch_flops(model, 200, 64) == 2 * 200 * (3 * macs - skipped)
+    assert epoch_flops(model, 200, 64) == 2 * 200 * (3 * macs - skipped)
 
 
 def test_flop_count_of_a_convolution_is_that_of_its_im2col_products():
-    model = bench.build_model("conv")
-    products = bench.matmul_products(model, 2)
+    model = build_model("conv")
+    products = matmul_products(model, 2)
     assert len(products) == 3 * 5 - 1  # five Conv2D layers, three products each, but no dcol for the first
     first = products[0]  # Conv(1 -> 16) at 28x28: W (16, 1*3*3) @ col (9, 2*28*28)
     assert first == ((16, 9), (9, 2 * 28 * 28), False, False)
-    assert bench.product_flops([first]) == 2 * 16 * 9 * 2 * 28 * 28
+    assert product_flops([first]) == 2 * 16 * 9 * 2 * 28 * 28
     assert products[1] == ((16, 2 * 28 * 28), (9, 2 * 28 * 28), False, True)  # its dW = dy @ col.T; then layer 2
     assert products[2] == ((16, 8 * 9), (16, 2 * 14 * 14), True, False)  # Conv(16 -> 8): the flipped route
 
 
 def test_products_replay_multiplies_exactly_the_counted_shapes():
-    model = bench.build_model("vae")
-    for a_shape, b_shape, ta, tb in bench.matmul_products(model, 5):
+    model = build_model("vae")
+    for a_shape, b_shape, ta, tb in matmul_products(model, 5):
         a, b = np.zeros(a_shape), np.zeros(b_shape)
         (a.T if ta else a) @ (b.T if tb else b)  # raises if a counted product is not a valid one
 
 
 def test_the_reference_networks_train(capsys):
     args = types.SimpleNamespace(n=256, batch_size=64, epochs=2, warmup=0, seed=0, backend="cpu")
-    for net in bench.NETWORKS:
-        result = bench.measure_tinyae(net, args, split=False)
+    for net in NETWORKS:
+        result = measure_tinyae(net, args, split=False)
         assert result["losses"][-1] < result["losses"][0], net
 
 
-@pytest.mark.parametrize("net", list(bench.NETWORKS))
+@pytest.mark.parametrize("net", list(NETWORKS))
 def test_a_training_step_stays_float32(net):
     """No hidden float64: every layer's output and input gradient, every Param's gradient, the loss."""
     from tinyae.models import leaf_layers
     from tinyae.optim import Adam
 
-    model = bench.build_model(net)
+    model = build_model(net)
     seen = []
     for layer in leaf_layers(model.encoder) + leaf_layers(model.decoder):
         for method in ("forward", "backward"):
@@ -91,7 +96,7 @@ def test_a_training_step_stays_float32(net):
 
             setattr(layer, method, checked)
     opt = Adam(model.params())
-    loss = model.loss_and_backward(bench.synthetic_data(net, 16), training=True)
+    loss = model.loss_and_backward(synthetic_data(net, 16), training=True)
     opt.step()
     assert len(seen) > 10 and all(dtype == np.float32 for _, dtype in seen), [s for s in seen if s[1] != np.float32]
     assert loss.dtype == np.float32
@@ -150,10 +155,10 @@ def test_the_two_sides_take_turns_epoch_by_epoch(monkeypatch):
         def close(self):
             calls.append((self.side, "closed"))
 
-    monkeypatch.setattr(bench, "_Worker", FakeWorker)
-    monkeypatch.setattr(bench, "TURN_PAUSE", 0.0)
+    monkeypatch.setattr(workers, "Worker", FakeWorker)
+    monkeypatch.setattr(workers, "TURN_PAUSE", 0.0)
     args = types.SimpleNamespace(inprocess=False, warmup=1, epochs=3)
-    out = bench._measure_round("dense", ["tinyae", "torch"], args, split=True)
+    out = workers.measure_round("dense", ["tinyae", "torch"], args, split=True)
     assert calls[:2] == [("tinyae", "ready"), ("torch", "ready")]  # both started before any epoch is timed
     epochs = [side for side, command in calls if command == "epoch"]
     assert epochs == ["tinyae", "torch", "torch", "tinyae", "tinyae", "torch", "torch", "tinyae"]
@@ -165,12 +170,12 @@ def test_the_ratio_is_the_median_of_adjacent_epoch_pairs():
     runs = {"tinyae": [{"epoch_times": [1.0, 2.0, 1.5]}, {"epoch_times": [0.7, 0.7, 0.7]}],
             "torch": [{"epoch_times": [2.0, 4.0, 2.0]}, {"epoch_times": [1.0, 1.0, 1.0]}]}
     # A slow spell (the second epoch of round 1) doubles both sides: its pair still says 0.5.
-    assert bench._pair_ratios(runs) == [[0.5, 0.5, 0.75], [0.7, 0.7, 0.7]]
+    assert pair_ratios(runs) == [[0.5, 0.5, 0.75], [0.7, 0.7, 0.7]]
 
 
 def test_a_worker_that_dies_is_reported_with_its_own_message():
     args = types.SimpleNamespace(epochs=1, warmup=0, n=64, batch_size=32, backend="cpu", threads=1, seed=0)
-    worker = bench._Worker("tinyae", "resnet", args, split=False)  # the child refuses the network and exits
+    worker = workers.Worker("tinyae", "resnet", args, split=False)  # the child refuses the network and exits
     with pytest.raises(RuntimeError, match="(?s)the tinyae run of resnet failed.*unknown network"):
         worker.ask("ready")
     with pytest.raises(RuntimeError, match="unknown network"):  # writing to the dead process: the same message
@@ -197,10 +202,10 @@ def test_the_floor_computes_what_fit_computes():
     from tinyae.optim import Adam
     from tinyae.train import fit
 
-    X = bench.synthetic_data("dense", 200)
+    X = synthetic_data("dense", 200)
     bare = _floor_script()["bare_trainer"](X, 64)
     bare(0)
-    model = bench.build_model("dense")
+    model = build_model("dense")
     fit(model, X, epochs=1, batch_size=64, optimizer=Adam(model.params(), lr=1e-3), verbose=0)
     for ours, theirs in zip(bare.params, (p.value for p in model.params())):
         np.testing.assert_array_equal(ours, theirs)

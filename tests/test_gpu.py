@@ -21,6 +21,7 @@ import pytest
 
 from tinyae import backend
 from tinyae.cli import bench
+from tinyae.cli.bench.networks import LATENT, NETWORKS, build_model, synthetic_data
 from tinyae.gradcheck.cases import layer_cases, loss_cases
 from tinyae.optim import Adam
 
@@ -182,14 +183,14 @@ def test_the_cupy_bce_with_logits_twin_computes_the_reference_formulas(cupy, dty
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("net", list(bench.NETWORKS))
+@pytest.mark.parametrize("net", list(NETWORKS))
 def test_a_training_step_gives_the_same_loss_and_gradients_on_cpu_and_gpu(cupy, net):
-    cpu = bench.build_model(net).astype(np.float64)
-    gpu = bench.build_model(net).astype(np.float64).to("gpu")
-    x = bench.synthetic_data(net, 8).astype(np.float64)
+    cpu = build_model(net).astype(np.float64)
+    gpu = build_model(net).astype(np.float64).to("gpu")
+    x = synthetic_data(net, 8).astype(np.float64)
     kwargs_cpu, kwargs_gpu = {}, {}
     if net == "vae":  # fix the sampling noise on both sides
-        eps = np.random.default_rng(2).standard_normal((8, bench.LATENT))
+        eps = np.random.default_rng(2).standard_normal((8, LATENT))
         kwargs_cpu, kwargs_gpu = {"eps": eps}, {"eps": cupy.asarray(eps)}
     loss_cpu = cpu.loss_and_backward(x, training=True, **kwargs_cpu)
     loss_gpu = gpu.loss_and_backward(cupy.asarray(x), training=True, **kwargs_gpu)
@@ -199,16 +200,16 @@ def test_a_training_step_gives_the_same_loss_and_gradients_on_cpu_and_gpu(cupy, 
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("net", list(bench.NETWORKS))
+@pytest.mark.parametrize("net", list(NETWORKS))
 def test_two_epochs_of_fit_on_the_gpu_track_the_cpu_run_in_float32(cupy, net):
     """The same seeds give the same run: weights, shuffles and noise are drawn on the host, so the GPU run
     differs from the CPU run only by float32 rounding (other summation orders in cuBLAS and CuPy)."""
     from tinyae.train import fit
 
-    x = bench.synthetic_data(net, 256)
+    x = synthetic_data(net, 256)
     losses = {}
     for device in ("cpu", "gpu"):
-        model = bench.build_model(net).to(device)
+        model = build_model(net).to(device)
         history = fit(model, backend.to_device(x, device), epochs=2, batch_size=64,
                       optimizer=Adam(model.params(), lr=1e-3), seed=0, verbose=0)
         losses[device] = history.loss
@@ -254,11 +255,11 @@ def _no_device_to_host(cupy):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("net", list(bench.NETWORKS))
+@pytest.mark.parametrize("net", list(NETWORKS))
 def test_a_training_step_makes_no_implicit_device_to_host_copy(cupy, net):
-    model = bench.build_model(net).to("gpu")
+    model = build_model(net).to("gpu")
     opt = Adam(model.params())
-    x = cupy.asarray(bench.synthetic_data(net, 16))
+    x = cupy.asarray(synthetic_data(net, 16))
 
     def step():
         model.zero_grad()

@@ -34,7 +34,7 @@ def no_work(monkeypatch):
     monkeypatch.setattr("tinyae.experiment.fit", refuse)  # and the tour's (tinyae.experiment.train)
     monkeypatch.setattr(train, "fit", refuse)
     monkeypatch.setattr("tinyae.cli.tour._gradcheck", refuse)
-    monkeypatch.setattr("tinyae.cli.bench._measure_round", refuse)
+    monkeypatch.setattr("tinyae.cli.bench.measure_round", refuse)
 
 
 def one_line_error(capsys, *needles):

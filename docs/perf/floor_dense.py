@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from tinyae.cli.bench import build_model, synthetic_data
+from tinyae.cli.bench.networks import build_model, synthetic_data
 from tinyae.kernels.fused_cpu import adam_update, bce_with_logits_backward, bce_with_logits_forward, relu_forward
 from tinyae.optim import Adam
 from tinyae.train import epoch_order, fit
@@ -107,11 +107,11 @@ def _tinyae_side(X, args):
 def _torch_side(args):
     """PyTorch in a worker process of tinyae bench; after each of its epochs and each of ours, the pause
     the bench makes, so that neither side's idle threads still spin when the other starts."""
-    from tinyae.cli import bench
+    from tinyae.cli.bench import workers
 
     # The same thread count as this process's BLAS (set by the usual variables before NumPy started).
     threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
-    worker = bench._Worker("torch", "dense", argparse.Namespace(
+    worker = workers.Worker("torch", "dense", argparse.Namespace(
         epochs=args.epochs, warmup=1, n=args.n, batch_size=args.batch_size, backend="cpu",
         threads=threads, seed=0), split=False)
     try:
@@ -122,9 +122,9 @@ def _torch_side(args):
         raise
 
     def epoch(e):
-        time.sleep(bench.TURN_PAUSE)
+        time.sleep(workers.TURN_PAUSE)
         seconds = worker.ask("epoch")["epoch_time"]
-        time.sleep(bench.TURN_PAUSE)
+        time.sleep(workers.TURN_PAUSE)
         return seconds
 
     return epoch, worker.close

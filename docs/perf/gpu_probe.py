@@ -38,7 +38,8 @@ def _median_time(fn, sync, repeats=20, warmup=5):
 def main() -> int:
     import cupy
 
-    from tinyae.cli import bench
+    from tinyae.cli.bench.networks import build_model, synthetic_data
+    from tinyae.cli.bench.products import matmul_products, product_flops
     from tinyae.optim import Adam
 
     sync = cupy.cuda.get_current_stream().synchronize
@@ -58,9 +59,9 @@ def main() -> int:
     print(f"float32 matrix product {n}x{n}x{n}: {2 * n**3 / t / 1e12:.1f} TFLOP/s ({t * 1e3:.2f} ms)")
 
     for net in ("dense", "conv", "vae"):
-        model = bench.build_model(net).to("gpu")
+        model = build_model(net).to("gpu")
         opt = Adam(model.params(), lr=1e-3)
-        data = cupy.asarray(bench.synthetic_data(net, 4096))
+        data = cupy.asarray(synthetic_data(net, 4096))
         print(f"\n{net}: one training step (forward, loss, backward, Adam), median of 20")
         print("  batch    step ms   ms/image   GFLOP/step   GFLOP/s")
         for batch in (8, 32, 128, 512, 1024, 4096):
@@ -73,7 +74,7 @@ def main() -> int:
                 return loss
 
             t = _median_time(step, sync)
-            flops = bench.product_flops(bench.matmul_products(model, batch))
+            flops = product_flops(matmul_products(model, batch))
             print(f"  {batch:5d}   {t * 1e3:8.3f}   {t * 1e3 / batch:8.4f}   {flops / 1e9:10.4f}   "
                   f"{flops / t / 1e9:8.1f}")
     return 0
