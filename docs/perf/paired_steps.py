@@ -5,9 +5,10 @@
 
 The old tree's package is copied as ``tinyae_old`` (its imports renamed), so both live in one process
 and see the same machine at the same moments: on a shared, loaded machine that is what keeps the
-comparison fair. Each side trains its own copy of the bench network (``tinyae.bench.build_model``) on
-the same batches; the sides alternate A B B A ...; a step is zero_grad, loss_and_backward, the Adam step,
-timed in process CPU time. Prints the median step of each side and the ratio new / old.
+comparison fair. Each side trains its own copy of the bench network
+(``tinyae.cli.bench.networks.build_model``; ``tinyae.bench`` in trees before the move) on the same
+batches; the sides alternate A B B A ...; a step is zero_grad, loss_and_backward, the Adam step, timed
+in process CPU time. Prints the median step of each side and the ratio new / old.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ def copy_as_old(old_root: Path) -> Path:
 
 def main(old_root: str, net: str, steps: int):
     sys.path[:0] = [str(NEW_ROOT), str(copy_as_old(Path(old_root)))]
-    import tinyae_old.bench as old_bench
+    try:
+        import tinyae_old.cli.bench.networks as old_bench
+    except ImportError:  # a tree from before the bench moved to tinyae/cli/bench/ (b38260b, for one)
+        import tinyae_old.bench as old_bench
     import tinyae_old.optim as old_optim
 
-    import tinyae.bench as new_bench
+    import tinyae.cli.bench.networks as new_bench
     import tinyae.optim as new_optim
 
     sides = {}
