@@ -245,8 +245,10 @@ class StudentTied(Layer):
 
 
 class StudentSparseAE:
-    """UFLDL's sparse autoencoder written by hand, as a student does (no tinyae layers, no ``terms`` dict):
-    J = sum ||a2 - x||^2 / N + lam/2 sum W^2 + beta sum_j KL(rho || mean_n a1[n, j])."""
+    """UFLDL's sparse autoencoder written by hand, as a student does (no tinyae layers):
+    J = sum ||a2 - x||^2 / N + lam/2 sum W^2 + beta sum_j KL(rho || mean_n a1[n, j]). It keeps its three
+    terms in ``self.terms``, as tinyae's own models do: that is what lets check_model name the term whose
+    gradient a wrong tensor's error equals."""
 
     def __init__(self, divide=True, nv=5, nh=4, lam=1e-2, rho=0.1, beta=2.0):
         rng = np.random.default_rng(4)
@@ -272,6 +274,7 @@ class StudentSparseAE:
         d1 = (d2 @ W2.T + (dkl / N if self.divide else dkl)) * a1 * (1 - a1)  # the bug: divide=False
         self.W1.grad += x.T @ d1 + lam * W1
         self.b1.grad += d1.sum(axis=0)
+        self.terms = {"reconstruction": reconstruction, "weight_decay": decay, "sparsity": sparsity}
         return reconstruction + decay + sparsity
 
 

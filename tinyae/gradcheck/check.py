@@ -26,8 +26,6 @@ from tinyae.gradcheck.compare import (
 from tinyae.gradcheck.contract import (
     StudentException,
     call,
-    returned_locals,
-    terms_among,
     watch_overwrites,
 )
 from tinyae.gradcheck.diagnose import (
@@ -304,19 +302,13 @@ def check_model(model, loss=None, x=None, target=None, *, seed=0, training=False
     if own_step and not hasattr(model, "loss_and_backward"):
         raise TypeError(f"check_model({title}): give a loss, or a model with loss_and_backward()")
     tgt = x.copy() if target is None else target  # a copy: perturbing x must not move the target
-    term_names = []
-    terms_from_locals = False  # True: the terms are variables of the model's loss_and_backward
+    term_names = []  # the loss's terms, when the model keeps them in a dict ``terms`` (tinyae's models do)
 
     def value():
         reseed(model, seed)
         if own_step:
-            if terms_from_locals:
-                result, terms = call("loss_and_backward", returned_locals, model.loss_and_backward, x, target,
-                                     training=training, **step_kwargs)
-            else:
-                result = call("loss_and_backward", model.loss_and_backward, x, target, training=training,
-                              **step_kwargs)
-                terms = getattr(model, "terms", None) or {}
+            result = call("loss_and_backward", model.loss_and_backward, x, target, training=training, **step_kwargs)
+            terms = getattr(model, "terms", None) or {}
             _zero(params)  # this evaluation only wants the number
             return np.array([float(result)] + [float(terms.get(k, np.nan)) for k in term_names])
         out = call("forward", model.forward, x, training=training)
@@ -329,15 +321,11 @@ def check_model(model, loss=None, x=None, target=None, *, seed=0, training=False
         found = []
         with watch_overwrites(model, np.random.default_rng(seed + 1), found):
             if own_step:
-                total, local = call("loss_and_backward", returned_locals, model.loss_and_backward, x, target,
-                                    training=training, **step_kwargs)
+                call("loss_and_backward", model.loss_and_backward, x, target, training=training, **step_kwargs)
                 dx = None
                 terms = getattr(model, "terms", None)
                 if isinstance(terms, dict):
                     term_names = [k for k in terms if k != "loss"]
-                else:  # a student's own model: its terms are the variables that add up to the loss it returns
-                    term_names = terms_among(local, float(total))
-                    terms_from_locals = bool(term_names)
             else:
                 call("loss forward", loss.forward, call("forward", model.forward, x, training=training), tgt)
                 dx = call("backward", model.backward, call("loss backward", loss.backward))

@@ -10,16 +10,12 @@
   file and line of the student's code where it happened. ``NotImplementedError`` is let through: it
   means a method is not written yet (a YOUR CODE HERE blank, the base Layer's backward), and there
   is nothing to check; callers (the exercises, the command line) say so themselves.
-- ``returned_locals`` / ``terms_among``: the terms of a student's own model's loss, for the model-level
-  diagnosis, when it keeps no ``terms`` dict: the float variables of its ``loss_and_backward`` that add
-  up to the loss it returns.
 
 Only the contract is used: forward, backward, params(), children(), Param.value/.grad/.name.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import traceback
@@ -258,52 +254,3 @@ def call(during: str, fn, *args, **kwargs):
         raise
     except Exception as err:
         raise StudentException(locate(err, during)) from err
-
-
-# --------------------------------------------------------------------------------------------------
-# The terms of a student's loss: the variables that add up to the loss returned
-# --------------------------------------------------------------------------------------------------
-
-
-def _float_scalar(v) -> bool:
-    return (isinstance(v, (float, np.floating)) or (isinstance(v, np.ndarray) and v.ndim == 0
-                                                     and v.dtype.kind == "f"))
-
-
-def returned_locals(fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` and {name: value} of the float scalars among its local variables when it
-    returned (read by a profile hook on that one frame; {} where ``fn`` is not Python code)."""
-    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-    if code is None:
-        return fn(*args, **kwargs), {}
-    kept = {}
-
-    def hook(frame, event, arg):
-        if event == "return" and frame.f_code is code:
-            kept.clear()
-            kept.update({k: float(v) for k, v in frame.f_locals.items() if _float_scalar(v)})
-
-    previous = sys.getprofile()
-    sys.setprofile(hook)
-    try:
-        return fn(*args, **kwargs), kept
-    finally:
-        sys.setprofile(previous)
-
-
-MAX_TERM_CANDIDATES = 12
-
-
-def terms_among(values: dict, total: float) -> list:
-    """The names of the largest set (2 or more) of ``values`` that add up to ``total`` to rounding: the
-    terms of a loss written as ``return reconstruction + decay + sparsity``. [] if none do.
-
-    Zeros are left out (they would add up with anything); of several sets the largest is the finest split
-    (``penalty = decay + sparsity`` next to its parts gives the parts)."""
-    names = [k for k, v in values.items() if v != 0 and np.isfinite(v)][:MAX_TERM_CANDIDATES]
-    for size in range(len(names), 1, -1):
-        for combo in itertools.combinations(names, size):
-            parts = [values[k] for k in combo]
-            if abs(sum(parts) - total) <= 16 * np.finfo(np.float64).eps * sum(abs(v) for v in parts):
-                return list(combo)
-    return []

@@ -71,6 +71,9 @@ class SparseAutoencoder:
         self.W1.grad += x.T @ d1 + lam * W1  # (visible, N) @ (N, hidden)
         self.b1.grad += d1.sum(axis=0)
         # END YOUR CODE
+        # The three terms, kept as tinyae's models keep theirs: check_model then names the term whose
+        # gradient a wrong tensor's error equals.
+        self.terms = {"reconstruction": reconstruction, "weight_decay": decay, "sparsity": sparsity}
         return reconstruction + decay + sparsity
 
 
