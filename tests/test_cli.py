@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tinyae import zoo
-from tinyae.cli import main
+from tinyae.cli import COMMANDS, main
 
 
 def train(tmp_path, *extra, out="run"):
@@ -94,3 +94,25 @@ def test_python_dash_m_tinyae_help_runs():
     result = subprocess.run([sys.executable, "-m", "tinyae", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "train" in result.stdout and "eval" in result.stdout and "gradcheck" in result.stdout
+
+
+LOADED = """
+import sys
+from tinyae.cli import COMMANDS, main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("LOADED", sorted(name for name, (module, _) in COMMANDS.items() if module in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("argv, loaded", [(["--help"], []), (["train", "--help"], ["train"]),
+                                          (["--version"], []), (["bench", "--help"], ["bench"])])
+def test_the_command_imports_only_the_module_of_the_command_it_runs(argv, loaded):
+    """`tinyae --help` lists every command without importing one (start-up time); a command imports its own."""
+    result = subprocess.run([sys.executable, "-c", LOADED, *argv], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"LOADED {loaded}"
+    if argv == ["--help"]:
+        assert all(f"    {name}" in result.stdout for name in COMMANDS)

@@ -4,6 +4,7 @@ The demos are imported and their ``main(argv)`` called in this process (sharing 
 suite fast); one demo also runs as a script, the way a reader runs it.
 """
 
+import ast
 import importlib
 import json
 import subprocess
@@ -35,6 +36,20 @@ def test_every_demo_is_listed():
         "image_search", "compression",
         "dbn_pretraining",
     }
+
+
+def test_demos_import_the_library_never_an_application():
+    """A demo is library code a reader copies from: its helpers come from tinyae.experiment, not the tour."""
+    for path in sorted(DEMOS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):  # from tinyae.x import y: both tinyae.x and tinyae.x.y
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            applications = [n for n in names if n == "tinyae.cli" or n.startswith("tinyae.cli.")]
+            assert not applications, f"{path.name} imports {applications[0]}, an application"
 
 
 @pytest.mark.parametrize("name", NAMES)
