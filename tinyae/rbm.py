@@ -40,6 +40,8 @@ import numpy as np
 from tinyae import backend
 from tinyae.functional import sigmoid, softplus
 from tinyae.layers.base import check_positive_int
+from tinyae.layers.dense import Dense
+from tinyae.models import Sequential
 
 HIDDEN_UNITS = ("bernoulli", "gaussian")
 MAX_EXACT_VISIBLE = 20  # exact_log_likelihood enumerates 2**V visible states
@@ -379,8 +381,6 @@ def pretrain(model, X, epochs: int = 20, *, batch_size: int = 100, lr: float = 0
 
 
 def _pairs(model, what):
-    from tinyae.layers.dense import Dense
-    from tinyae.models import Sequential
 
     seq = getattr(model, what, None)
     layers = list(seq.layers) if isinstance(seq, Sequential) else []

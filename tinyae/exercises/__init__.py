@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 
+from tinyae.exercises import files
 from tinyae.exercises.checking import CheckResult, PartResult, run_part
 from tinyae.exercises.course import EXERCISES, STAGES, Exercise, get, next_after
 
@@ -72,7 +73,6 @@ def check(name: str, *targets, seed: int | None = None, verbose: bool = True) ->
 def hint(name: str, folder: str | None = None) -> list:
     """Print the hints of exercise ``name`` shown so far plus one more (counted in ``folder``, by default
     ./tinyae-exercises, as ``tinyae exercise hint`` counts them); return them."""
-    from tinyae.exercises import files
 
     ex = get(name)
     hints, last = files.next_hint(ex, folder or files.DEFAULT_DIR)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyae.exercises.checking import caught_by_checker, compare, compare_all, fail, show_report
+from tinyae.gradcheck import check_layer, check_loss
 
 F64 = np.float64
 
@@ -114,7 +115,6 @@ class LayerCheck:
 
     def report(self):
         if self._report is None:
-            from tinyae.gradcheck import check_layer
 
             case, x = self.grad_case
             layer = self.build(case)
@@ -201,7 +201,6 @@ class LossCheck:
         return f"{grads} match{'es' if len(self.wrt) == 1 else ''} tinyae's for the same inputs"
 
     def finite_differences(self):
-        from tinyae.gradcheck import check_loss
 
         scalar(self.build().forward(*(a.copy() for a in self.grad_inputs)))  # one number, or a clear message
         report = check_loss(self.build(), *(a.copy() for a in self.grad_inputs), wrt=self.wrt,

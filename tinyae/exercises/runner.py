@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 
+from tinyae.exercises import check, files, get
+
 
 def limit_resources(memory_mb: int | None, cpu_seconds: int | None):
     """Cap this process's address space and CPU time (POSIX; a no-op where ``resource`` is missing)."""
@@ -39,7 +41,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     limit_resources(args.memory_mb, args.cpu_seconds)
 
-    from tinyae.exercises import check, files, get
 
     ex = get(args.name)
     try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+import tinyae.layers as layers
+from tinyae.exercises.checking import as_array, compare, fail
 from tinyae.exercises.common import F64, LayerCheck, away_from_zero
+from tinyae.layers import Dense as Ref
 
 
 def parts_dense(Dense, rng):
-    from tinyae.layers import Dense as Ref
 
     def build(case):
         return Dense(case[0], case[1], seed=int(rng.integers(2**31)), dtype=F64)
@@ -24,7 +26,6 @@ def parts_dense(Dense, rng):
 
 
 def _activation(Student, ref_name, rng, x_of=None):
-    import tinyae.layers as layers
 
     Ref = getattr(layers, ref_name)
     values = x_of or (lambda shape: rng.normal(scale=3.0, size=shape))  # the saturated ends included
@@ -55,17 +56,14 @@ def parts_tanh(Tanh, rng):
 
 
 def _extremes(Student, expected):
-    from tinyae.exercises.checking import compare
 
     x = np.array([[-800.0, 800.0]])
     layer = Student()
     y = layer.forward(x.copy())
     compare("y", y, np.array([expected]), context="for x = [-800, 800]")
     dx = layer.backward(np.ones_like(x))
-    from tinyae.exercises.checking import as_array
 
     if not np.all(np.isfinite(as_array(dx, "dx"))):
-        from tinyae.exercises.checking import fail
 
         fail("dx is not finite for x = [-800, 800]")
     return "no overflow for x = -800 and 800"

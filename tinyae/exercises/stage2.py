@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyae import losses
 from tinyae.exercises.checking import as_array, caught_by_checker, compare, fail, show_report
 from tinyae.exercises.common import LossCheck, away_from_zero, scalar
+from tinyae.gradcheck import check_loss
+from tinyae.layers.base import Param
 
 SHAPES = [(4, 7), (1, 5), (3, 2, 5)]  # a batch of one; an image-like input
 
 
 def parts_mse(MSE, rng):
-    from tinyae.losses import MSE as Ref
+    Ref = losses.MSE
 
     cases = [(rng.normal(size=s), rng.normal(size=s)) for s in SHAPES]
     grad = (rng.normal(size=(3, 4)), rng.normal(size=(3, 4)))
@@ -19,7 +22,7 @@ def parts_mse(MSE, rng):
 
 
 def parts_bce(BCE, rng):
-    from tinyae.losses import BCE as Ref
+    Ref = losses.BCE
 
     cases = [(rng.uniform(0.02, 0.98, size=s), rng.uniform(0, 1, size=s)) for s in SHAPES]
     grad = (rng.uniform(0.1, 0.9, size=(3, 4)), rng.uniform(0, 1, size=(3, 4)))
@@ -27,7 +30,7 @@ def parts_bce(BCE, rng):
 
 
 def parts_bce_logits(BCEWithLogits, rng):
-    from tinyae.losses import BCEWithLogits as Ref
+    Ref = losses.BCEWithLogits
 
     cases = [(rng.normal(scale=4, size=s), rng.uniform(0, 1, size=s)) for s in SHAPES]
     grad = (rng.normal(size=(3, 4)), rng.uniform(0, 1, size=(3, 4)))
@@ -46,7 +49,7 @@ def parts_bce_logits(BCEWithLogits, rng):
 
 
 def parts_l1_activity(L1Activity, rng):
-    from tinyae.losses import L1Activity as Ref
+    Ref = losses.L1Activity
 
     lam = float(rng.uniform(0.1, 2.0))
     cases = [(away_from_zero(rng, s),) for s in SHAPES]
@@ -56,7 +59,7 @@ def parts_l1_activity(L1Activity, rng):
 
 
 def parts_kl_sparsity(KLSparsity, rng):
-    from tinyae.losses import KLSparsity as Ref
+    Ref = losses.KLSparsity
 
     rho, beta = float(rng.uniform(0.03, 0.2)), float(rng.uniform(0.5, 4.0))
     cases = [(rng.uniform(0.01, 0.6, size=s),) for s in [(6, 5), (1, 4), (9, 3)]]
@@ -78,8 +81,7 @@ def parts_kl_sparsity(KLSparsity, rng):
 
 
 def parts_l2_weight_decay(L2WeightDecay, rng):
-    from tinyae.layers.base import Param
-    from tinyae.losses import L2WeightDecay as Ref
+    Ref = losses.L2WeightDecay
 
     lam = float(rng.uniform(0.01, 1.0))
 
@@ -113,7 +115,6 @@ def parts_l2_weight_decay(L2WeightDecay, rng):
         return "lam * W added into every W.grad"
 
     def finite_differences():
-        from tinyae.gradcheck import check_loss
 
         mine, _ = make()
         report = check_loss(L2WeightDecay(mine, lam))

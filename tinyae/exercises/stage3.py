@@ -6,12 +6,14 @@ import numpy as np
 
 from tinyae.exercises.checking import caught_by_checker, compare, compare_all, fail, show_report
 from tinyae.exercises.common import F64, copy_params, scalar, student_params, zero_grads
+from tinyae.gradcheck import check_model
+from tinyae.layers import Dense, Sigmoid
+from tinyae.losses import MSE, KLSparsity
+from tinyae.models import Autoencoder, Sequential
+from tinyae.optim import Adam
 
 
 def _reference(nv, nh, lam, rho, beta):
-    from tinyae.layers import Dense, Sigmoid
-    from tinyae.losses import MSE, KLSparsity
-    from tinyae.models import Autoencoder, Sequential
 
     return Autoencoder(Sequential(Dense(nv, nh, dtype=F64), Sigmoid()), Sequential(Dense(nh, nv, dtype=F64), Sigmoid()),
                        loss=MSE("batch_mean"), penalties=[KLSparsity(rho, beta)], weight_decay=lam)
@@ -52,7 +54,6 @@ def parts_sparse_ae(SparseAutoencoder, rng):
         return f"{', '.join(p.name for p in sp)} grads match tinyae's for the same networks"
 
     def finite_differences():
-        from tinyae.gradcheck import check_model
 
         s = SparseAutoencoder(9, 4, lam=lam, rho=rho, beta=beta, seed=int(rng.integers(2**31)), dtype=F64)
         student_params(s)
@@ -81,7 +82,6 @@ def parts_sparse_ae(SparseAutoencoder, rng):
         return "grads added (+=), the Params' values left unchanged"
 
     def training():
-        from tinyae.optim import Adam
 
         s = SparseAutoencoder(16, 6, lam=lam, rho=rho, beta=beta, seed=int(rng.integers(2**31)), dtype=F64)
         sp = student_params(s)

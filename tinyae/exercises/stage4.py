@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyae import kernels, layers
 from tinyae.exercises.checking import compare, fail
 from tinyae.exercises.common import F64, LayerCheck, distinct
+from tinyae.layers import Conv2D
 
 # (x shape, KH, KW, stride, padding): channels, a batch of one, strides, padding, non-square kernels
 GEOMETRIES = [((2, 3, 5, 6), 3, 3, 1, 1), ((1, 1, 7, 5), 2, 3, 2, 0), ((2, 2, 6, 7), 3, 3, (2, 1), (1, 2)),
@@ -18,7 +20,6 @@ def _geometry(g):
 
 
 def parts_im2col(im2col, col2im, rng):
-    from tinyae import kernels
 
     def ref_im2col(x, KH, KW, s, p):
         return kernels.im2col(x, KH, KW, s, p, impl="reference")
@@ -71,7 +72,7 @@ def _conv_builders(Student, Ref, rng):
 
 
 def parts_conv2d(Conv2D, rng):
-    from tinyae.layers import Conv2D as Ref
+    Ref = layers.Conv2D
 
     build, reference = _conv_builders(Conv2D, Ref, rng)
     cases = [((3, 2, 3, 2, 1), rng.normal(size=(2, 3, 7, 6))), ((1, 1, (2, 3), 1, 0), rng.normal(size=(1, 1, 5, 6))),
@@ -81,7 +82,7 @@ def parts_conv2d(Conv2D, rng):
 
 
 def parts_maxpool(MaxPool2D, rng):
-    from tinyae.layers import MaxPool2D as Ref
+    Ref = layers.MaxPool2D
 
     cases = [((2, None), distinct(rng, (2, 3, 6, 6))), ((3, 1), distinct(rng, (1, 2, 5, 7))),
              (((2, 3), (1, 2)), distinct(rng, (2, 1, 5, 7)))]
@@ -91,7 +92,7 @@ def parts_maxpool(MaxPool2D, rng):
 
 
 def parts_upsample(Upsample2D, rng):
-    from tinyae.layers import Upsample2D as Ref
+    Ref = layers.Upsample2D
 
     cases = [(2, rng.normal(size=(2, 3, 3, 4))), ((2, 3), rng.normal(size=(1, 2, 3, 2))),
              (3, rng.normal(size=(1, 1, 2, 2)))]
@@ -101,8 +102,7 @@ def parts_upsample(Upsample2D, rng):
 
 
 def parts_conv_transpose(ConvTranspose2D, rng):
-    from tinyae.layers import Conv2D
-    from tinyae.layers import ConvTranspose2D as Ref
+    Ref = layers.ConvTranspose2D
 
     build, reference = _conv_builders(ConvTranspose2D, Ref, rng)
     cases = [((3, 2, 3, 2, 1), rng.normal(size=(2, 3, 4, 5))), ((1, 1, (2, 3), 1, 0), rng.normal(size=(1, 1, 3, 4))),

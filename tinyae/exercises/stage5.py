@@ -8,10 +8,15 @@ import numpy as np
 
 from tinyae.exercises.checking import as_array, caught_by_checker, compare, compare_all, fail, show_report
 from tinyae.exercises.common import F64, LayerCheck, LossCheck, scalar, zero_grads
+from tinyae.gradcheck import check_model
+from tinyae.layers import Dense, Tanh
+from tinyae.layers.base import Layer
+from tinyae.losses import GaussianKL as Ref
+from tinyae.models import VAE, Sequential
+from tinyae.optim import Adam
 
 
 def parts_reparam(reparameterize, reparameterize_backward, rng):
-    from tinyae.layers.base import Layer
 
     class Step(Layer):
         """The reparameterisation as a layer on [mu, logvar] (N, 2L) with a fixed eps, for the shared parts."""
@@ -68,7 +73,6 @@ def parts_reparam(reparameterize, reparameterize_backward, rng):
 
 
 def parts_gaussian_kl(GaussianKL, rng):
-    from tinyae.losses import GaussianKL as Ref
 
     shapes = [(5, 3), (1, 2), (6, 4)]
     cases = [(rng.normal(size=s), rng.normal(scale=0.7, size=s)) for s in shapes]
@@ -92,8 +96,6 @@ def parts_gaussian_kl(GaussianKL, rng):
 
 
 def _vae_parts(nx, L, hidden, rng):
-    from tinyae.layers import Dense, Tanh
-    from tinyae.models import Sequential
 
     seed = int(rng.integers(2**31))
     encoder = Sequential(Dense(nx, hidden, dtype=F64, seed=seed), Tanh(),
@@ -104,7 +106,6 @@ def _vae_parts(nx, L, hidden, rng):
 
 
 def parts_vae_step(vae_loss_and_backward, rng):
-    from tinyae.models import VAE
 
     beta = float(rng.uniform(0.5, 2.0))
     cases = [(7, 2, 5, 6), (5, 3, 4, 1), (9, 1, 6, 4)]  # (D, L, hidden, N)
@@ -159,7 +160,6 @@ def parts_vae_step(vae_loss_and_backward, rng):
             return vae_loss_and_backward(self.encoder, self.decoder, x, self.eps, beta)
 
     def finite_differences():
-        from tinyae.gradcheck import check_model
 
         encoder, decoder = _vae_parts(5, 2, 4, rng)
         model = Model(encoder, decoder, rng.normal(size=(3, 2)))
@@ -182,7 +182,6 @@ def parts_vae_step(vae_loss_and_backward, rng):
         return "grads added (+=) over two calls"
 
     def training():
-        from tinyae.optim import Adam
 
         encoder, decoder = _vae_parts(12, 2, 8, rng)
         params = list(encoder.params()) + list(decoder.params())

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from tinyae.exercises.checking import as_array, compare, fail
+from tinyae.layers.base import Param
+from tinyae.optim import Adam as Ref
 
 SHAPES = [(3, 4), (5,), (2, 1, 3)]
 
 
 def _params(rng):
-    from tinyae.layers.base import Param
 
     values = [rng.normal(size=s) for s in SHAPES]
     return [Param(v.copy(), f"p{i + 1}") for i, v in enumerate(values)], [
@@ -18,7 +19,6 @@ def _params(rng):
 
 
 def parts_adam(Adam, rng):
-    from tinyae.optim import Adam as Ref
 
     def first_step():
         mine, _ = _params(rng)
