@@ -87,7 +87,6 @@ def run(args) -> int:
 def draw(model, ds, out: Path, *, label: str, history=None, n: int = 12, seed: int = 0) -> list:
     """Every figure that fits the model; returns [(file name, note)]. A figure that cannot be drawn is
     reported with the reason and skipped (the others are still drawn)."""
-
     X = ds.X_test
     if model.input_shape is not None:
         X = X.reshape(len(X), *model.input_shape)

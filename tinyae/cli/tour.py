@@ -123,7 +123,6 @@ def _gradcheck(lines: list) -> tuple:
 
 def _load(args):
     """The dataset (flat rows) or None with a message when its files are not in the cache."""
-
     limit = QUICK["limit"] if args.quick else SETTINGS[args.data]["limit"]
     try:
         return load(args.data, download=False, seed=args.seed, limit=limit)
@@ -179,7 +178,6 @@ class _State:
 
 def _interrupted(args, out: Path, state: _State) -> int:
     """Ctrl-C: say so, write a report.md marked INTERRUPTED (what was done, nothing that was not), exit 130."""
-
     with HoldCtrlC("writing the interrupted report"):
         print(f"\ntinyae tour: interrupted by Ctrl-C during {state.stage}", file=sys.stderr)
         if state.ds is None and state.gradcheck is None:

@@ -39,7 +39,6 @@ EPILOG_HEAD = "models (--model):"
 
 def _models_help() -> str:
     """One line per zoo model (from tinyae.zoo.MODELS, the single list of them)."""
-
     width = max(len(name) for name in zoo.MODELS)
     lines = [EPILOG_HEAD] + [f"  {name:<{width}}  {text}" for name, text in zoo.MODELS.items()]
     return "\n".join(lines)
@@ -127,7 +126,6 @@ def _check_settings(args):
 
 def _check_resume_settings(settings) -> str | None:
     """The "train" settings a checkpoint of `tinyae train` carries (used to continue it), or what is wrong."""
-
     if not isinstance(settings, dict):
         return f"expected a JSON object, got {type(settings).__name__}"
 
@@ -148,8 +146,7 @@ def _check_resume_settings(settings) -> str | None:
 
 def _check_builder_args(name: str, kw: dict):
     """--arg KEY=VALUE against the zoo builder's signature: a known name, a value of the right kind."""
-
-    builder = {**zoo._DENSE_BUILDERS, **zoo._CONV_BUILDERS}.get(name)
+    builder = zoo.BUILDERS.get(name)
     if builder is None:
         return None
     params = list(inspect.signature(builder).parameters.values())[1:]  # the first is the input size/shape

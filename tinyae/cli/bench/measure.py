@@ -62,7 +62,6 @@ class TinyaeTrainer:
 
     def epoch(self) -> float:
         """Train one more epoch (fit resumes where it stopped: epoch e is shuffled as in one long fit)."""
-
         done = 0 if self.history is None else len(self.history)
         self.history = fit(self.model, self.X, epochs=done + 1, initial_epoch=done, history=self.history,
                            batch_size=self.args.batch_size, optimizer=self.opt, seed=self.args.seed, verbose=0)
@@ -111,7 +110,6 @@ def time_split(model, opt, X, args, sync) -> dict:
     are attached to this model's own objects (and to the kernel functions of tinyae.kernels) for this
     epoch only, and removed afterwards. A device sync around each timed call makes GPU times true.
     """
-
     totals, restore, names = {}, [], []
     try:
         for part, layers in (("encoder", leaf_layers(model.encoder)), ("decoder", leaf_layers(model.decoder))):

@@ -23,7 +23,6 @@ def matmul_products(model, batch: int) -> list:
     (a.T if ta else a) @ (b.T if tb else b) -- the same layouts the layers use, so a replay reproduces
     what BLAS sees. FLOPs of a product (M, K) @ (K, N): 2*M*K*N.
     """
-
     products = []
     shape = (batch, *model.input_shape)
     parts = [leaf_layers(model.encoder), leaf_layers(model.decoder)]
