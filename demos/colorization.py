@@ -89,7 +89,7 @@ def colour_model(seed, channels=(16, 32)):
                          Conv2D(c1, c2, 3, padding=1, init="relu", seed=rng), ReLU(), MaxPool2D(2))
     decoder = Sequential(Upsample2D(2), Conv2D(c2, c1, 3, padding=1, init="relu", seed=rng), ReLU(),
                          Upsample2D(2), Conv2D(c1, 3, 3, padding=1, init="identity", seed=rng), Identity())
-    return Autoencoder(encoder, decoder, loss="bce_logits", input_shape=(1, SIZE, SIZE))
+    return Autoencoder(encoder, decoder, loss="bce_with_logits", input_shape=(1, SIZE, SIZE))
 
 
 def score_shapes(pred, shapes):

@@ -52,7 +52,7 @@ def transpose3_ae(image_shape, seed):
     decoder = Sequential(ConvTranspose2D(c2, c1, 3, stride=2, padding=1, output_padding=1, seed=rng), ReLU(),
                          ConvTranspose2D(c1, c, 3, stride=2, padding=1, output_padding=1, init="identity", seed=rng),
                          Identity())
-    return Autoencoder(encoder, decoder, loss="bce_logits", input_shape=tuple(image_shape))
+    return Autoencoder(encoder, decoder, loss="bce_with_logits", input_shape=tuple(image_shape))
 
 
 def overlap_maps():

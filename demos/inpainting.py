@@ -86,7 +86,7 @@ def inpainting_ae(image_shape, seed, channels=(32, 32)):
                          Conv2D(c1, c2, 3, padding=1, init="relu", seed=rng), ReLU())
     decoder = Sequential(Upsample2D(2), Conv2D(c2, c1, 3, padding=1, init="relu", seed=rng), ReLU(),
                          Conv2D(c1, c, 3, padding=1, init="identity", seed=rng), Identity())
-    return Autoencoder(encoder, decoder, loss="bce_logits", input_shape=(2 * c, h, w))
+    return Autoencoder(encoder, decoder, loss="bce_with_logits", input_shape=(2 * c, h, w))
 
 
 def mean_fill(damaged, mask, X_train):

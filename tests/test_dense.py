@@ -91,7 +91,7 @@ def test_tied_shares_the_param_object():
     assert enc.W.value.dtype == np.float64  # casting one side casts the shared Param
     assert dec.output_shape((7, 2)) == (7, 6)
     assert repr(dec) == "TiedDense(2 -> 6, tied)"
-    assert dec.config() == {"tied_to": None, "bias": True}
+    assert dec.config() == {"encoder_position": None, "bias": True}
 
 
 # -- forward, init, config --------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def test_rebuilt_tied_model_shares_its_weight():
     d = Dense(6, 3, seed=0)
     model = Autoencoder([d, Sigmoid()], [TiedDense(d)])
     config = model.config()
-    assert config["decoder"]["layers"][0]["config"]["tied_to"] == 0
+    assert config["decoder"]["layers"][0]["config"]["encoder_position"] == 0
     clone = from_config(config)
     assert clone.decoder[0].W is clone.encoder[0].W
 
@@ -412,3 +412,18 @@ def test_one_name_for_the_logits_loss_and_the_old_spelling_still_reads():
     expected = r"^Autoencoder: loss must be one of 'mse', 'bce', 'bce_with_logits' \(or a Loss object\), got 'l2'$"
     with pytest.raises(ValueError, match=expected):
         Autoencoder([Dense(4, 2)], [Dense(2, 4)], loss="l2")
+
+
+def test_a_checkpoint_config_with_the_old_tied_to_key_still_loads():
+    """TiedDense's config names its encoder's position "encoder_position"; configs written before (the key
+    "tied_to") are read the same way."""
+    from tinyae import zoo
+    from tinyae.models import from_config
+
+    model = zoo.build("tied", (6,), n_hidden=3)
+    config = json.loads(json.dumps(model.config()))
+    spec = config["decoder"]["layers"][0]["config"]
+    spec["tied_to"] = spec.pop("encoder_position")
+    rebuilt = from_config(config)
+    assert rebuilt.decoder.layers[0].encoder is rebuilt.encoder.layers[0]
+    assert rebuilt.config() == model.config()

@@ -143,13 +143,13 @@ def test_dense_ae_mse_adam_step_runs_under_array_api_strict():
 
 
 def test_dense_ae_bce_logits_kl_sparsity_weight_decay_step_runs_under_array_api_strict():
-    build = dense_ae(loss="bce_logits", penalties=[(losses.KLSparsity, {"rho": 0.2, "beta": 0.5})],
+    build = dense_ae(loss="bce_with_logits", penalties=[(losses.KLSparsity, {"rho": 0.2, "beta": 0.5})],
                      weight_decay=1e-3, out="identity")
     ref, _ = compare(build, images((6, 12), seed=1), adam={"weight_decay": 1e-2})
     assert set(ref.terms) == {"reconstruction", "kl_sparsity", "weight_decay", "loss"}
 
 
-@pytest.mark.parametrize("recon", ["bce_logits", "mse"])
+@pytest.mark.parametrize("recon", ["bce_with_logits", "mse"])
 def test_vae_step_with_explicit_eps_runs_under_array_api_strict(recon):
     x = images((5, 12), seed=2)
     eps = np.random.default_rng(4).standard_normal((5, 3)).astype(np.float32)

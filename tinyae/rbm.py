@@ -52,10 +52,6 @@ def all_binary_states(n: int) -> np.ndarray:
     return ((np.arange(2 ** n)[:, None] >> np.arange(n - 1, -1, -1)) & 1).astype(np.float64)
 
 
-def _positive_int(value, name: str, where: str) -> int:
-    """A size or a count: a Python or NumPy int >= 1 (check_positive_int takes Python ints only)."""
-    return check_positive_int(int(value) if isinstance(value, np.integer) else value, name, where)
-
 
 def _number(value, name: str, where: str, low: float, *, low_open: bool = False, high: float | None = None) -> float:
     """A finite real (Python or NumPy scalar, not a bool) in [low, high) ((low, high) if low_open), as a float."""
@@ -100,7 +96,8 @@ class RBM:
 
     def __init__(self, n_visible: int, n_hidden: int, *, hidden: str = "bernoulli", init_std: float = 0.01,
                  seed=0, dtype=backend.DEFAULT_DTYPE):
-        n_visible, n_hidden = _positive_int(n_visible, "n_visible", "RBM"), _positive_int(n_hidden, "n_hidden", "RBM")
+        n_visible = check_positive_int(n_visible, "n_visible", "RBM")
+        n_hidden = check_positive_int(n_hidden, "n_hidden", "RBM")
         if hidden not in HIDDEN_UNITS:
             raise ValueError(f"RBM: hidden must be one of {HIDDEN_UNITS}, got {hidden!r}")
         init_std = _number(init_std, "init_std", "RBM", 0)
@@ -168,7 +165,7 @@ class RBM:
         ``visible_probs=True`` keeps v = p(v = 1 | h) instead of a 0/1 draw (Hinton's recipe for the
         reconstruction: less noise, but then the chain is no longer a sampler of p(v)).
         """
-        k = _positive_int(k, "k", "RBM.gibbs")
+        k = check_positive_int(k, "k", "RBM.gibbs")
         for _ in range(k):
             pv = self.visible_mean(h)
             v = pv if visible_probs else self.sample_visible(pv)
@@ -204,7 +201,7 @@ class RBM:
         follows it only approximately: it is not the gradient of any function).
         Returns (dW (V, H), db (V,), dc (H,)).
         """
-        k = _positive_int(k, "k", "RBM.cd_gradient")
+        k = check_positive_int(k, "k", "RBM.cd_gradient")
         _check_rows(v0, self.n_visible, "v0", "RBM.cd_gradient")
         ph0 = self.hidden_mean(v0)
         if persistent and self.chains is not None:
@@ -289,9 +286,9 @@ class RBM:
         """
         X = self._check(X, "RBM.fit")
         X_val = None if X_val is None else self._check(X_val, "RBM.fit (X_val)")
-        epochs = _positive_int(epochs, "epochs", "RBM.fit")
-        batch_size = _positive_int(batch_size, "batch_size", "RBM.fit")
-        k = _positive_int(k, "k", "RBM.fit")
+        epochs = check_positive_int(epochs, "epochs", "RBM.fit")
+        batch_size = check_positive_int(batch_size, "batch_size", "RBM.fit")
+        k = check_positive_int(k, "k", "RBM.fit")
         _check_training(lr, momentum, weight_decay, "RBM.fit")
         binary = bool(np.all((X == 0) | (X == 1)))
         history = {"reconstruction_error": [], "free_energy": [], "free_energy_val": [], "pseudo_log_likelihood": []}

@@ -76,10 +76,6 @@ def _model_key(name):
     return name.lower().replace("_", "-") if isinstance(name, str) else name
 
 
-def _positive_int(value, name):
-    """A Python or NumPy int >= 1 (a grid from np.arange holds NumPy ints; check_positive_int takes Python ints)."""
-    return check_positive_int(int(value) if isinstance(value, np.integer) else value, name, "AutoencoderTransformer")
-
 
 def _check_builder_arguments(key, kw):
     """Every key of model_params is an argument of the zoo builder (its signature, read by ``inspect``)."""
@@ -189,8 +185,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if key not in zoo.MODELS:
             raise ValueError(f"AutoencoderTransformer: model must be one of {', '.join(zoo.MODELS)}, "
                              f"got {self.model!r}")
-        _positive_int(self.epochs, "epochs")
-        _positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.epochs, "epochs", "AutoencoderTransformer")
+        check_positive_int(self.batch_size, "batch_size", "AutoencoderTransformer")
         if (isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real) or not math.isfinite(self.lr)
                 or self.lr <= 0):
             raise ValueError(f"AutoencoderTransformer: lr must be a finite number > 0, got {self.lr!r}")
@@ -232,7 +228,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                              f"set its sizes through model_params")
         arg = HIDDEN_ARGUMENT[key]
         if isinstance(hidden, (tuple, list)) and key in SIZES_MODELS + CHANNEL_MODELS:
-            sizes = tuple(_positive_int(h, "each entry of hidden") for h in hidden)
+            sizes = tuple(check_positive_int(h, "each entry of hidden", "AutoencoderTransformer") for h in hidden)
             if key in CHANNEL_MODELS and len(sizes) != 2:
                 raise ValueError(f"AutoencoderTransformer: hidden for {self.model!r} is an int (code channels) or a "
                                  f"pair of channels, got {hidden!r}")

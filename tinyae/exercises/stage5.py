@@ -112,7 +112,7 @@ def parts_vae_step(vae_loss_and_backward, rng):
 
     def setup(D, L, hidden, N):
         encoder, decoder = _vae_parts(D, L, hidden, rng)
-        ref = VAE(copy.deepcopy(encoder), copy.deepcopy(decoder), latent_dim=L, recon="bce_logits", beta=beta)
+        ref = VAE(copy.deepcopy(encoder), copy.deepcopy(decoder), latent_dim=L, recon="bce_with_logits", beta=beta)
         x, eps = rng.uniform(0, 1, size=(N, D)), rng.normal(size=(N, L))
         return encoder, decoder, ref, x, eps
 

@@ -19,6 +19,8 @@ calls it on its encoder (``Sequential.backward_params``).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from tinyae import backend, kernels
@@ -190,8 +192,9 @@ def unique_params(params, where: str) -> list:
 
 
 def check_positive_int(value, name: str, where: str) -> int:
-    """``value`` as an int >= 1 (a size: features, channels), or a ValueError naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``value`` as an int >= 1 (a size: features, channels; a Python or NumPy integer, not a bool), or a
+    ValueError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
     return int(value)
 

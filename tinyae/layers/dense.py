@@ -162,10 +162,10 @@ class TiedDense(Layer):
     bias    -- add a bias b of shape (encoder.in_features,) (starts at zero).
     seed    -- accepted so every layer builder takes a seed; nothing is drawn (W is the encoder's, b is zero).
 
-    Saving: the encoder is a layer, not a number, so ``config()`` cannot hold it. It holds ``tied_to``,
+    Saving: the encoder is a layer, not a number, so ``config()`` cannot hold it. It holds ``encoder_position``,
     the position of the encoder in the model's flat list of layers. The model fills it (it knows the
     positions: the encoder is the layer ``l`` with ``l is tied.encoder``) before saving, and on loading
-    rebuilds ``TiedDense(layers[tied_to], bias=...)``. A standalone TiedDense has ``tied_to = None``.
+    rebuilds ``TiedDense(layers[encoder_position], bias=...)``. A standalone TiedDense has ``encoder_position = None``.
     """
 
     _cache_names = ("_x",)
@@ -178,7 +178,7 @@ class TiedDense(Layer):
         self.b = Param(host_array([0.0] * encoder.in_features, encoder.W.value.dtype), "b") if self.use_bias else None
         if self.b is not None:
             self.b.to(backend.device_of(encoder.W.value))
-        self.tied_to = None  # position of the encoder in the model, filled by the model (see the docstring)
+        self.encoder_position = None  # position of the encoder in the model, filled by the model (see the docstring)
         self._x = None
 
     @property
@@ -230,7 +230,7 @@ class TiedDense(Layer):
         return (input_shape[0], self.out_features)
 
     def config(self) -> dict:
-        return {"tied_to": self.tied_to, "bias": self.use_bias}
+        return {"encoder_position": self.encoder_position, "bias": self.use_bias}
 
     def __repr__(self):
         extra = "" if self.use_bias else ", bias=False"

@@ -16,7 +16,7 @@ Each ``f_k.backward`` also adds its own parameter gradients into ``param.grad``.
 The package, one job per module:
 
     sequential.py   Sequential and the helpers that walk a tree of layers (walk, noise_sources,
-                    leaf_layers, first_uses)
+                    leaf_layers, each_param_once)
     autoencoder.py  Autoencoder: encoder, decoder, loss, code penalties, weight decay
     vae.py          VAE: the Gaussian code and the reparameterisation trick
     spec.py         a layer as a JSON spec and back (layer_spec, layer_from_spec)
@@ -25,9 +25,9 @@ The package, one job per module:
 
 from tinyae.models.autoencoder import Autoencoder
 from tinyae.models.config import from_config
-from tinyae.models.sequential import Sequential, first_uses, leaf_layers, noise_sources, walk
+from tinyae.models.sequential import Sequential, each_param_once, leaf_layers, noise_sources, walk
 from tinyae.models.spec import layer_classes, layer_from_spec, layer_spec
 from tinyae.models.vae import VAE
 
-__all__ = ["Sequential", "Autoencoder", "VAE", "leaf_layers", "first_uses", "walk", "noise_sources", "layer_spec",
+__all__ = ["Sequential", "Autoencoder", "VAE", "leaf_layers", "each_param_once", "walk", "noise_sources", "layer_spec",
            "layer_classes", "layer_from_spec", "from_config"]

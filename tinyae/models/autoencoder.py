@@ -9,7 +9,7 @@ from tinyae.layers.activations import Activation, sigmoid
 from tinyae.layers.base import Layer
 from tinyae.layers.dense import Dense
 from tinyae.layers.noise import Dropout, GaussianNoise
-from tinyae.models.sequential import Sequential, _fmt_shape, _labelled, first_uses, leaf_layers, noise_sources, walk
+from tinyae.models.sequential import Sequential, _fmt_shape, _labelled, each_param_once, leaf_layers, noise_sources, walk
 from tinyae.models.spec import _loss_spec, layer_spec
 
 # ==================================================================================================
@@ -154,16 +154,16 @@ class Autoencoder(Layer):
         """("encoder.0.Dense.W", Param) pairs, encoder first, each Param once (a tied W under its encoder label)."""
         pairs = (pair for prefix, part in (("encoder", self.encoder), ("decoder", self.decoder))
                  for pair in _labelled(prefix, part))
-        return first_uses(pairs, param=lambda pair: pair[1])
+        return each_param_once(pairs, param=lambda pair: pair[1])
 
     def params(self):
-        return first_uses(p for part in (self.encoder, self.decoder) for p in part.params())
+        return each_param_once(p for part in (self.encoder, self.decoder) for p in part.params())
 
     def children(self):
         return (self.encoder, self.decoder)
 
     def layers(self) -> list:
-        """The flat list of layers, encoder's then decoder's (the positions ``TiedDense.tied_to`` refers to)."""
+        """The flat list of layers, encoder's then decoder's (the positions ``TiedDense.encoder_position`` refers to)."""
         return leaf_layers(self.encoder) + leaf_layers(self.decoder)
 
     def _losses(self):
@@ -285,7 +285,7 @@ class Autoencoder(Layer):
         if self._decay is not None:
             terms["weight_decay"] = self._decay.forward()
             self._decay.backward()  # adds lam * W into W.grad
-        return self._finish(terms, out)
+        return self._total_loss(terms, out)
 
     def evaluate_loss(self, x, target=None):
         """The same total loss without backward, in eval mode (no noise); fills ``self.terms`` too."""
@@ -298,9 +298,9 @@ class Autoencoder(Layer):
             terms[key] = pen.forward(h)
         if self._decay is not None:
             terms["weight_decay"] = self._decay.forward()
-        return self._finish(terms, out)
+        return self._total_loss(terms, out)
 
-    def _finish(self, terms, like):
+    def _total_loss(self, terms, like):
         total = terms["reconstruction"]
         for key, value in terms.items():
             if key != "reconstruction":
@@ -317,7 +317,7 @@ class Autoencoder(Layer):
          "loss": <loss spec>, "penalties": [<loss spec>, ...], "weight_decay": lam or null,
          "input_shape": [..] or null}
         A layer spec is {"class": "Sequential", "layers": [<layer spec>, ...]} or
-        {"class": <layer class name>, "config": layer.config()}; a TiedDense's config holds "tied_to",
+        {"class": <layer class name>, "config": layer.config()}; a TiedDense's config holds "encoder_position",
         its encoder's position in ``self.layers()``. A loss spec is {"class": ..., "config": loss.config()}.
         """
         return {

@@ -1,5 +1,5 @@
 """``Sequential``: layers applied one after the other (the chain rule in reverse), and the helpers that
-walk a tree of layers (walk, noise_sources, leaf_layers, first_uses)."""
+walk a tree of layers (walk, noise_sources, leaf_layers, each_param_once)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class Sequential(Layer):
 
     def params(self):
         """Each Param once, in layer order (a tied Param is yielded at its first use only)."""
-        return first_uses(p for layer in self.layers for p in layer.params())
+        return each_param_once(p for layer in self.layers for p in layer.params())
 
     def named_params(self):
         """("index.Layer.name", Param) pairs, each Param once (the same order as ``params()``)."""
@@ -60,7 +60,7 @@ class Sequential(Layer):
             for i, layer in enumerate(self.layers):
                 yield from _labelled(f"{i}.{type(layer).__name__}", layer)
 
-        return first_uses(labelled(), param=lambda pair: pair[1])
+        return each_param_once(labelled(), param=lambda pair: pair[1])
 
     def children(self):
         return tuple(self.layers)
@@ -118,7 +118,7 @@ def leaf_layers(layer) -> list:
     return [layer]
 
 
-def first_uses(items, param=lambda item: item):
+def each_param_once(items, param=lambda item: item):
     """The items whose Param (``param(item)``) has not come before: each Param once, at its first use.
 
     A tied Param is used by two layers; an optimizer must see it once (it gets the sum of both gradients).

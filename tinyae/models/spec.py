@@ -20,7 +20,7 @@ def _loss_spec(loss) -> dict:
 def layer_spec(layer, flat=None) -> dict:
     """A JSON-ready spec of a layer: {"class": "Sequential", "layers": [...]} or {"class": name, "config": ...}.
 
-    ``flat`` is the model's flat list of layers; a TiedDense's "tied_to" is filled with the position of
+    ``flat`` is the model's flat list of layers; a TiedDense's "encoder_position" is filled with the position of
     its encoder Dense in it (and set on the layer, as TiedDense's docstring asks of the model).
     """
     if isinstance(layer, Sequential):
@@ -32,7 +32,7 @@ def layer_spec(layer, flat=None) -> dict:
         positions = [i for i, other in enumerate(flat) if other is layer.encoder]
         if not positions:
             raise ValueError(f"config: {layer!r} is tied to a Dense layer that is not part of this model")
-        layer.tied_to = positions[0]
+        layer.encoder_position = positions[0]
     return {"class": type(layer).__name__, "config": dict(layer.config())}
 
 
@@ -67,11 +67,11 @@ def layer_from_spec(spec, flat: list, classes=None):
         return Sequential([layer_from_spec(s, flat, classes) for s in spec.get("layers", [])], name=spec.get("name"))
     cfg = dict(spec.get("config", {}))
     if cls is TiedDense:
-        pos = cfg.pop("tied_to", None)
+        pos = cfg.pop("encoder_position", cfg.pop("tied_to", None))  # "tied_to": its name before December 2026
         if not isinstance(pos, int) or not 0 <= pos < len(flat) or not isinstance(flat[pos], Dense):
             raise ValueError(f"from_config: TiedDense refers to layer {pos!r}, which is not an earlier Dense layer")
         layer = TiedDense(flat[pos], **cfg)
-        layer.tied_to = pos
+        layer.encoder_position = pos
     else:
         layer = cls(**cfg)
     flat.append(layer)

@@ -176,7 +176,7 @@ class VAE(Autoencoder):
         dmu = dz + self.beta * dmu_kl
         dlogvar = dz * eps * (0.5 * std) + self.beta * dlogvar_kl
         self.encoder.backward_params(backend.concat([dmu, dlogvar], axis=1))  # (N, 2L); no dL/dx of the data
-        return self._finish_vae(rec, kl, out)
+        return self._vae_total_loss(rec, kl, out)
 
     def evaluate_loss(self, x, target=None, eps=None, seed: int = 0):
         """The negative ELBO without backward, in eval mode; fills ``self.terms``.
@@ -193,9 +193,9 @@ class VAE(Autoencoder):
             eps = self._draw_eps(mu.shape[0], mu, backend.make_rng(seed))
         z = mu + backend.array_module(mu).exp(0.5 * logvar) * self._check_eps(eps, mu)
         out = self.decoder.forward(z, training=False)
-        return self._finish_vae(self.loss.forward(out, target), self.kl.forward(mu, logvar), out)
+        return self._vae_total_loss(self.loss.forward(out, target), self.kl.forward(mu, logvar), out)
 
-    def _finish_vae(self, rec, kl, like):
+    def _vae_total_loss(self, rec, kl, like):
         self.terms = {"reconstruction": rec, "kl": kl, "loss": _zero_d(rec + self.beta * kl, like)}
         return self.terms["loss"]
 

@@ -65,10 +65,6 @@ def check_samples_for_model(model, X, target=None, where="fit", loss_range=True)
     return X, target
 
 
-def positive_int(value, name, where) -> int:
-    """``check_positive_int`` that also takes NumPy ints (a batch size from a NumPy array or a grid)."""
-    return check_positive_int(int(value) if isinstance(value, np.integer) else value, name, where)
-
 
 def _non_negative_int(value, name, where) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -96,7 +92,7 @@ def check_fit_arguments(model, X, target, validation_data, *, epochs, initial_ep
                         seed, optimizer, early_stopping, callbacks) -> FitPlan:
     """Every argument of ``fit`` checked before the first step; the default optimizer is Adam(lr=1e-3)."""
     epochs = int(epochs)
-    batch_size = positive_int(batch_size, "batch_size", "fit")
+    batch_size = check_positive_int(batch_size, "batch_size", "fit")
     initial_epoch = _non_negative_int(initial_epoch, "initial_epoch", "fit")
     if epochs < initial_epoch:
         raise ValueError(f"fit: epochs ({epochs}) counts all epochs, so it must be >= initial_epoch ({initial_epoch})")
@@ -110,7 +106,7 @@ def check_fit_arguments(model, X, target, validation_data, *, epochs, initial_ep
             raise TypeError(f"fit: early_stopping must be an EarlyStopping, got {type(early_stopping).__name__}")
         if X_val is None and early_stopping.monitor.startswith("val_"):
             raise ValueError("fit: early stopping on validation loss needs validation_data")
-    eval_batch_size = positive_int(eval_batch_size, "eval_batch_size", "fit")
+    eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size", "fit")
     if optimizer is None:
         optimizer = Adam(model.params(), lr=1e-3)
     _check_optimizer_covers(optimizer, model)

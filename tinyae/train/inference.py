@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinyae import backend
-from tinyae.train.checks import check_samples_for_model, model_device, positive_int
+from tinyae.layers.base import check_positive_int
+from tinyae.train.checks import check_samples_for_model, model_device
 
 __all__ = ["DEFAULT_EVAL_BATCH", "batches", "encode", "evaluate", "predict"]
 
@@ -39,7 +40,7 @@ def _map_batches(fn, model, X, batch_size, where):
     A host X is moved one batch at a time (so a large X never has to fit on the GPU at once) and the
     results come back to the host. ``fn`` may return an array or a tuple of arrays (a VAE's (mu, logvar)).
     """
-    batch_size = positive_int(batch_size, "batch_size", where)
+    batch_size = check_positive_int(batch_size, "batch_size", where)
     X, _ = check_samples_for_model(model, X, where=where, loss_range=False)
     device = model_device(model)
     on_host = not backend.is_cupy_array(X)
@@ -76,7 +77,7 @@ def evaluate(model, X, target=None, batch_size: int = DEFAULT_EVAL_BATCH) -> dic
     per-sample values — the KL sparsity penalty, which compares the BATCH mean activation with rho — is
     a mean over batches instead, and depends (a little) on batch_size.
     """
-    batch_size = positive_int(batch_size, "batch_size", "evaluate")
+    batch_size = check_positive_int(batch_size, "batch_size", "evaluate")
     X, target = check_samples_for_model(model, X, target, where="evaluate")
     return evaluate_checked(model, X, target, batch_size)
 

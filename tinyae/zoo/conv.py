@@ -64,7 +64,7 @@ def conv_ae(image_shape=(1, 28, 28), channels=(16, 8), *, upsample: str = "neare
     rng = backend.make_rng(seed)
     encoder = Sequential(_conv_encoder(image_shape, channels, rng, dtype))
     decoder = Sequential(_conv_decoder(image_shape, channels, upsample, rng, dtype))
-    return Autoencoder(encoder, decoder, loss="bce_logits", input_shape=image_shape)
+    return Autoencoder(encoder, decoder, loss="bce_with_logits", input_shape=image_shape)
 
 
 def conv_vae(image_shape=(1, 28, 28), latent_dim: int = 2, channels=(16, 32), *, beta: float = 1.0, seed=0,
@@ -89,7 +89,7 @@ def conv_vae(image_shape=(1, 28, 28), latent_dim: int = 2, channels=(16, 32), *,
     decoder = Sequential(dense_for(latent_dim, n_code, "relu", rng, dtype), make_activation("relu"),
                          Reshape(code_shape),
                          *_conv_decoder(image_shape, channels, "nearest", rng, dtype))
-    return VAE(encoder, decoder, latent_dim, recon="bce_logits", beta=beta, seed=sampler_rng,
+    return VAE(encoder, decoder, latent_dim, recon="bce_with_logits", beta=beta, seed=sampler_rng,
                input_shape=image_shape)
 
 
@@ -114,5 +114,5 @@ def conv_sparse_ae(image_shape=(1, 28, 28), channels=(16, 8), *, lam: float = 0.
     rng = backend.make_rng(seed)
     encoder = Sequential(_conv_encoder(image_shape, channels, rng, dtype))
     decoder = Sequential(_conv_decoder(image_shape, channels, upsample, rng, dtype))
-    return Autoencoder(encoder, decoder, loss="bce_logits", penalties=[L1Activity(lam, reduction="mean")],
+    return Autoencoder(encoder, decoder, loss="bce_with_logits", penalties=[L1Activity(lam, reduction="mean")],
                        input_shape=image_shape)

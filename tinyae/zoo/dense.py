@@ -155,7 +155,7 @@ def tied_ae(n_in: int, n_hidden: int | None = None, *, activation: str = "sigmoi
     return Autoencoder(encoder, decoder, loss=loss, input_shape=(n_in,))
 
 
-def vae(n_in: int, hidden=None, latent_dim: int = 2, *, recon: str = "bce_logits", beta: float = 1.0,
+def vae(n_in: int, hidden=None, latent_dim: int = 2, *, recon: str = "bce_with_logits", beta: float = 1.0,
         activation: str = "relu", seed=0, dtype=backend.DEFAULT_DTYPE) -> VAE:
     """A dense variational autoencoder: x -> hidden -> (mu, logvar) (2 * latent_dim) ; z -> hidden -> x̂.
 

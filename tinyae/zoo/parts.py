@@ -11,7 +11,7 @@ from tinyae.losses import MSE, BCEWithLogits
 OUTPUTS = {
     # output name: (output layer, reconstruction loss, the init of the Dense that feeds it)
     "sigmoid": (Sigmoid, "mse", "sigmoid"),
-    "logits": (Identity, "bce_logits", "identity"),
+    "logits": (Identity, "bce_with_logits", "identity"),
     "softplus": (Softplus, "mse", "softplus"),
     "linear": (Identity, "mse", "identity"),
 }

@@ -28,7 +28,7 @@ def build_model(net: str, seed: int = 0):
     if net == "vae":
         encoder = Sequential(Dense(784, 256, init="relu", seed=next(s)), ReLU(), Dense(256, 2 * LATENT, seed=next(s)))
         decoder = Sequential(Dense(LATENT, 256, init="relu", seed=next(s)), ReLU(), Dense(256, 784, seed=next(s)))
-        return VAE(encoder, decoder, latent_dim=LATENT, recon="bce_logits", seed=next(s))
+        return VAE(encoder, decoder, latent_dim=LATENT, recon="bce_with_logits", seed=next(s))
     if net == "conv":
         def conv(c_in, c_out, init="relu"):
             return Conv2D(c_in, c_out, 3, padding=1, init=init, seed=next(s))
