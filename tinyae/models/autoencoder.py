@@ -9,7 +9,15 @@ from tinyae.layers.activations import Activation, sigmoid
 from tinyae.layers.base import Layer
 from tinyae.layers.dense import Dense
 from tinyae.layers.noise import Dropout, GaussianNoise
-from tinyae.models.sequential import Sequential, _fmt_shape, _labelled, each_param_once, leaf_layers, noise_sources, walk
+from tinyae.models.sequential import (
+    Sequential,
+    _fmt_shape,
+    _labelled,
+    each_param_once,
+    leaf_layers,
+    noise_sources,
+    walk,
+)
 from tinyae.models.spec import _loss_spec, layer_spec
 
 # ==================================================================================================
