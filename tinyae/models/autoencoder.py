@@ -171,7 +171,7 @@ class Autoencoder(Layer):
         return (self.encoder, self.decoder)
 
     def layers(self) -> list:
-        """The flat list of layers, encoder's then decoder's (the positions ``TiedDense.encoder_position`` refers to)."""
+        """The flat list of layers, encoder's then decoder's (the positions TiedDense.encoder_position names)."""
         return leaf_layers(self.encoder) + leaf_layers(self.decoder)
 
     def _losses(self):
