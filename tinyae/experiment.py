@@ -22,7 +22,7 @@ from tqdm.auto import tqdm  # a widget in Jupyter, text on a terminal
 
 from tinyae import backend
 from tinyae.optim import Adam
-from tinyae.train import bars_visible, fit, predict
+from tinyae.train import bars_visible, fit, reconstruction_errors
 
 
 @contextlib.contextmanager
@@ -112,5 +112,4 @@ def distance_to_nearest(S, X) -> float:
 
 def pixel_mse(model, X) -> float:
     """Mean squared error per pixel of the model's reconstructions of X (comparable across models)."""
-    R = predict(model, X)
-    return float(((R.reshape(len(R), -1) - X.reshape(len(X), -1)) ** 2).mean())
+    return float(reconstruction_errors(model, X).mean())

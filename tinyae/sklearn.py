@@ -312,10 +312,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def score_samples(self, X):
         """Minus each sample's reconstruction error, -mean_j (x̂_j - x_j)^2 (higher = more typical), float64."""
-        Xm = self._checked(X)
-        R = train.predict(self.model_, Xm)
-        diff = R.reshape(len(R), -1).astype(np.float64) - Xm.reshape(len(Xm), -1)  # summed in float64
-        return -(diff ** 2).mean(axis=1)
+        Xm = self._checked(X)  # first: before fit, NotFittedError (not an AttributeError on model_)
+        return -train.reconstruction_errors(self.model_, Xm)
 
     def score(self, X, y=None):
         """The negative mean reconstruction error over X (y is ignored): higher is better, as scikit-learn wants."""

@@ -57,7 +57,7 @@ lines), ``interrupt`` (Ctrl-C), ``rescue`` (the weights kept for Ctrl-C and dive
 
 from tinyae.train.checks import check_samples_for_model
 from tinyae.train.history import EarlyStopping, History
-from tinyae.train.inference import DEFAULT_EVAL_BATCH, encode, evaluate, predict
+from tinyae.train.inference import DEFAULT_EVAL_BATCH, encode, evaluate, predict, reconstruction_errors
 from tinyae.train.interrupt import HoldCtrlC
 from tinyae.train.loop import epoch_order, fit
 from tinyae.train.progress import bars_visible, in_notebook
@@ -77,4 +77,5 @@ __all__ = [
     "fit",
     "in_notebook",
     "predict",
+    "reconstruction_errors",
 ]

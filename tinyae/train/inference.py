@@ -8,7 +8,7 @@ from tinyae import backend
 from tinyae.layers.base import check_positive_int
 from tinyae.train.checks import check_samples_for_model, model_device
 
-__all__ = ["DEFAULT_EVAL_BATCH", "batches", "encode", "evaluate", "predict"]
+__all__ = ["DEFAULT_EVAL_BATCH", "batches", "encode", "evaluate", "predict", "reconstruction_errors"]
 
 DEFAULT_EVAL_BATCH = 1024
 
@@ -61,6 +61,16 @@ def predict(model, X, batch_size: int = DEFAULT_EVAL_BATCH):
     """Reconstructions ``model.reconstruct(x)`` of every sample of X, computed ``batch_size`` at a time
     in eval mode (no noise, no dropout). Same shape as X; on X's device."""
     return _map_batches(model.reconstruct, model, X, batch_size, "predict")
+
+
+def reconstruction_errors(model, X, batch_size: int = DEFAULT_EVAL_BATCH) -> np.ndarray:
+    """Each sample's mean squared error per pixel, mean_j (x̂_j - x_j)^2 over its features: (N,) float64
+    on the host, whatever the model's dtype and device (the one measure of reconstruction that the
+    demos, the tour, anomaly scores and the scikit-learn estimator compare models by)."""
+    R = backend.to_numpy(predict(model, X, batch_size))
+    X = backend.to_numpy(X)
+    diff = R.reshape(len(R), -1).astype(np.float64) - X.reshape(len(X), -1)  # (N, D), summed in float64
+    return (diff ** 2).mean(axis=1)
 
 
 def encode(model, X, batch_size: int = DEFAULT_EVAL_BATCH):

@@ -128,7 +128,3 @@ def build(name: str, input_shape, **kw):
         return BUILDERS[key](shape, **kw)
     return BUILDERS[key](math.prod(shape), **kw)
 
-
-# The registry's former private names, read by tinyae/cli_train.py until it uses builder(name).
-_DENSE_BUILDERS = {name: fn for name, fn in BUILDERS.items() if name not in IMAGE_MODELS}
-_CONV_BUILDERS = {name: BUILDERS[name] for name in IMAGE_MODELS}
