@@ -153,3 +153,35 @@ def test_one_job_per_module_no_module_over_500_lines(module):
         pytest.skip("viz.py: one figure per function, allowed to be long")
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     assert lines <= 500, f"{MODULES[module].relative_to(ROOT)} has {lines} lines: split it along its jobs"
+
+
+# --------------------------------------------------------------------------------------------------
+# docs/architecture.md names the real files
+# --------------------------------------------------------------------------------------------------
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def _named_paths():
+    """The file and folder names in backticks in docs/architecture.md (a ``:name`` suffix dropped)."""
+    import re
+
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    names = {m.split(":")[0] for m in re.findall(r"`([\w./]+(?:\.py|/)(?::[\w.]+)?)`", text)}
+    return sorted(n for n in names if not n.startswith(("docs/", "demos/")))
+
+
+@pytest.mark.parametrize("name", _named_paths())
+def test_every_file_the_architecture_page_names_exists(name):
+    if "/" in name.rstrip("/"):  # a path: from the package, or from the repository (tests/...)
+        assert (PACKAGE / name).exists() or (ROOT / name).exists(), f"docs/architecture.md names {name}: not there"
+    else:  # a bare name: some file or folder of the package has it
+        assert any(p.name == name.rstrip("/") for p in PACKAGE.rglob("*")), f"docs/architecture.md names {name}"
+
+
+def test_the_architecture_page_names_every_module():
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    missing = [str(path.relative_to(PACKAGE)) for path in MODULES.values()
+               if "solutions" not in path.parts and path.name not in ("__init__.py", "__main__.py")
+               and f"`{path.name}`" not in text and f"{path.name}`" not in text and path.name not in text]
+    assert not missing, f"docs/architecture.md does not say what these modules hold: {missing}"
