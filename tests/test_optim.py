@@ -277,3 +277,18 @@ def test_a_grad_of_the_wrong_shape_is_refused_before_any_update(make):
     with pytest.raises(ValueError, match=r"step: Param 'W' has a grad of shape \(4,\) for a value of shape \(4, 4\)"):
         opt.step()
     assert opt.t == 0 and np.all(p.value == 1)
+
+
+def test_hyperparameters_may_be_numpy_scalars_and_stay_python_floats():
+    """One validator (layers.base.check_number) for every hyperparameter: a NumPy scalar (from a grid, say)
+    is taken, stored as a Python float (no float64 scalar to up-cast float32 arithmetic), a bool refused."""
+    import numpy as np
+    import pytest
+
+    from tinyae.layers import Param
+    from tinyae.optim import Adam
+
+    opt = Adam([Param(np.zeros(3, dtype=np.float32), "w")], lr=np.float32(0.01), betas=(np.float64(0.9), 0.999))
+    assert type(opt.lr) is float and type(opt.betas[0]) is float
+    with pytest.raises(ValueError, match=r"^Adam: lr must be a finite number in \(0.0, inf\), got True$"):
+        Adam([Param(np.zeros(3), "w")], lr=True)

@@ -161,7 +161,7 @@ def test_conv_ae_step_runs_under_array_api_strict():
     against the same reference lines on NumPy (the twins' own tests compare them with the reference)."""
     with kernels.use("reference"):
         _, dev = compare(lambda: zoo.conv_ae((1, 8, 8), channels=(2, 3), seed=6), images((3, 1, 8, 8), seed=3))
-    convs = [layer for layer in dev.layers() if isinstance(layer, Conv2D)]
+    convs = [layer for layer in dev.flat_layers() if isinstance(layer, Conv2D)]
     assert all(c._col is not None for c in convs)  # every Conv2D took the im2col route it derives
 
 

@@ -43,7 +43,7 @@ def test_the_penalty_makes_more_code_entries_exactly_zero():
 
 
 def test_bad_arguments_get_one_line_errors():
-    with pytest.raises(ValueError, match=r"^L1Activity: lam must be a finite number in \[0, inf\], got -1"):
+    with pytest.raises(ValueError, match=r"^L1Activity: lam must be a finite number in \[0, inf\), got -1"):
         zoo.conv_sparse_ae((1, 8, 8), lam=-1)
     with pytest.raises(ValueError, match="conv_sparse_ae: the two 2x2 poolings need H and W divisible by 4"):
         zoo.conv_sparse_ae((1, 10, 10))

@@ -22,12 +22,10 @@ empty arrays, NaN/Inf) with an error naming the loss: broadcasting a (N, 1) pred
 
 from __future__ import annotations
 
-import math
-
 from tinyae import backend, kernels
 from tinyae.backend import array_module
 from tinyae.functional import denominator, sigmoid
-from tinyae.layers.base import unique_params
+from tinyae.layers.base import check_number, unique_params
 
 __all__ = ["BCE", "MSE", "REDUCTIONS", "BCEWithLogits", "GaussianKL", "KLSparsity", "L1Activity", "L2WeightDecay",
            "Loss", "denominator"]
@@ -41,19 +39,6 @@ def _check_reduction(reduction, where: str) -> str:
     return reduction
 
 
-def _check_number(value, name: str, where: str, low=None, high=None, low_open=False, high_open=False) -> float:
-    """A finite Python float within [low, high] (open ends when asked), or a clear ValueError."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-        raise ValueError(f"{where}: {name} must be a finite number in {span}, got {value!r}")
-    return float(value)  # a Python float keeps the arrays' dtype in arithmetic
 
 
 def _as_loss(value, like):
@@ -186,7 +171,7 @@ class BCE(Loss):
 
     def __init__(self, reduction: str = "mean", eps: float = 1e-7):
         self.reduction = _check_reduction(reduction, "BCE")
-        self.eps = _check_number(eps, "eps", "BCE", low=0, high=0.5, low_open=True, high_open=True)
+        self.eps = check_number(eps, "eps", "BCE", low=0, high=0.5, low_open=True, high_open=True)
         self._p = self._t = self._denom = None
 
     def forward(self, pred, target):
@@ -268,8 +253,8 @@ class KLSparsity(Loss):
     _cache_names = ("_rho_hat",)
 
     def __init__(self, rho: float = 0.05, beta: float = 3.0):
-        self.rho = _check_number(rho, "rho", "KLSparsity", low=0, high=1, low_open=True, high_open=True)
-        self.beta = _check_number(beta, "beta", "KLSparsity", low=0)
+        self.rho = check_number(rho, "rho", "KLSparsity", 0, 1, low_open=True, high_open=True)
+        self.beta = check_number(beta, "beta", "KLSparsity", 0)
         self._rho_hat = self._shape = None
 
     def forward(self, h):
@@ -316,7 +301,7 @@ class L1Activity(Loss):
     _cache_names = ("_h",)
 
     def __init__(self, lam: float, reduction: str = "batch_mean"):
-        self.lam = _check_number(lam, "lam", "L1Activity", low=0)
+        self.lam = check_number(lam, "lam", "L1Activity", 0)
         self.reduction = _check_reduction(reduction, "L1Activity")
         self._h = self._denom = None
 
@@ -359,7 +344,7 @@ class L2WeightDecay(Loss):
         if not unique:
             raise ValueError("L2WeightDecay: no Params given")
         self._params = unique
-        self.lam = _check_number(lam, "lam", "L2WeightDecay", low=0)
+        self.lam = check_number(lam, "lam", "L2WeightDecay", 0)
 
     def params(self):
         return iter(self._params)

@@ -12,25 +12,10 @@ saving (``.npz``), so training can resume exactly.
 
 from __future__ import annotations
 
-import math
-
 from tinyae import backend, kernels
 from tinyae.backend import array_module
 from tinyae.functional import adam_step_scalars  # re-exported: tinyae.optim.adam_step_scalars
-from tinyae.layers.base import Param, unique_params
-
-
-def _check_hyper(value, name: str, where: str, low: float, high: float | None = None, low_open=False,
-                 high_open=True) -> float:
-    """A finite Python float in the given interval, or a ValueError that names the optimizer."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (
-            high is None or (value < high if high_open else value <= high))
-    if not ok:
-        span = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high}{')' if high_open else ']'}"
-        raise ValueError(f"{where}: {name} must be a finite number in {span}, got {value!r}")
-    return float(value)  # a Python float keeps the parameters' dtype in arithmetic
+from tinyae.layers.base import Param, check_number, unique_params
 
 
 class Optimizer:
@@ -50,7 +35,7 @@ class Optimizer:
         if not unique:
             raise ValueError(f"{where}: got no Params to optimize")
         self.params = unique
-        self.lr = _check_hyper(lr, "lr", where, 0.0, low_open=True, high=None)
+        self.lr = check_number(lr, "lr", where, 0.0, low_open=True)
         self.t = 0  # number of steps taken
         self.state = [{} for _ in unique]  # state[i][buffer name] -> array like params[i].value
 
@@ -142,7 +127,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0):
         super().__init__(params, lr)
-        self.momentum = _check_hyper(momentum, "momentum", "SGD", 0.0, 1.0)
+        self.momentum = check_number(momentum, "momentum", "SGD", 0.0, 1.0, high_open=True)
 
     def _update(self, i, p):
         if self.momentum == 0:
@@ -193,10 +178,10 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (_check_hyper(betas[0], "beta1", "Adam", 0.0, 1.0),
-                      _check_hyper(betas[1], "beta2", "Adam", 0.0, 1.0))
-        self.eps = _check_hyper(eps, "eps", "Adam", 0.0, low_open=True, high=None)
-        self.weight_decay = _check_hyper(weight_decay, "weight_decay", "Adam", 0.0, high=None)
+        self.betas = (check_number(betas[0], "beta1", "Adam", 0.0, 1.0, high_open=True),
+                      check_number(betas[1], "beta2", "Adam", 0.0, 1.0, high_open=True))
+        self.eps = check_number(eps, "eps", "Adam", 0.0, low_open=True)
+        self.weight_decay = check_number(weight_decay, "weight_decay", "Adam", 0.0)
 
     @kernels.hot_spot("Adam.step", on=lambda opt: opt.params[0].value)  # a twin may run all Params at once (kernels)
     def step(self):

@@ -33,13 +33,12 @@ Every random draw comes from the RBM's NumPy ``Generator`` (``seed``). The RBM r
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from tinyae import backend
 from tinyae.functional import sigmoid, softplus
-from tinyae.layers.base import check_positive_int
+from tinyae.layers.base import check_number, check_positive_int
 from tinyae.layers.dense import Dense
 from tinyae.models import Sequential
 
@@ -53,15 +52,6 @@ def all_binary_states(n: int) -> np.ndarray:
 
 
 
-def _number(value, name: str, where: str, low: float, *, low_open: bool = False, high: float | None = None) -> float:
-    """A finite real (Python or NumPy scalar, not a bool) in [low, high) ((low, high) if low_open), as a float."""
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value < high)
-    if not ok:
-        span = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high})"
-        raise ValueError(f"{where}: {name} must be a finite number in {span}, got {value!r}")
-    return float(value)
 
 
 def _check_rows(x, n: int, name: str, where: str):
@@ -74,9 +64,9 @@ def _check_rows(x, n: int, name: str, where: str):
 
 def _check_training(lr, momentum, weight_decay, where: str):
     """The update's hyperparameters: lr > 0, momentum in [0, 1), weight_decay >= 0."""
-    _number(lr, "lr", where, 0, low_open=True)
-    _number(momentum, "momentum", where, 0, high=1)
-    _number(weight_decay, "weight_decay", where, 0)
+    check_number(lr, "lr", where, 0, low_open=True)
+    check_number(momentum, "momentum", where, 0, 1, high_open=True)
+    check_number(weight_decay, "weight_decay", where, 0)
 
 
 class RBM:
@@ -100,7 +90,7 @@ class RBM:
         n_hidden = check_positive_int(n_hidden, "n_hidden", "RBM")
         if hidden not in HIDDEN_UNITS:
             raise ValueError(f"RBM: hidden must be one of {HIDDEN_UNITS}, got {hidden!r}")
-        init_std = _number(init_std, "init_std", "RBM", 0)
+        init_std = check_number(init_std, "init_std", "RBM", 0)
         self.dtype = backend.check_float_dtype(dtype, "RBM")
         self.n_visible, self.n_hidden, self.hidden = int(n_visible), int(n_hidden), hidden
         self.rng = backend.make_rng(seed)

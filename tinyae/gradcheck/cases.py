@@ -185,7 +185,7 @@ def kink_margin(model, x, eps, training) -> float:
         layer.forward = watched
 
     watched_layers = []
-    for layer in model.layers():
+    for layer in model.flat_layers():
         if isinstance(layer, (ReLU, MaxPool2D)):
             watch(layer, pool_gap if isinstance(layer, MaxPool2D) else relu_gap)
             watched_layers.append(layer)

@@ -19,6 +19,7 @@ calls it on its encoder (``Sequential.backward_params``).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -197,6 +198,23 @@ def check_positive_int(value, name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def check_number(value, name: str, where: str, low=None, high=None, *, low_open=False, high_open=False) -> float:
+    """``value`` (a Python or NumPy real, not a bool) as a finite float in the interval from ``low`` to
+    ``high`` (None: unbounded; an end is excluded when ``low_open`` / ``high_open``), or a ValueError
+    naming ``where``, what is allowed and what came in. A Python float keeps the arrays' dtype in
+    arithmetic (a NumPy float64 scalar would up-cast float32)."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        span = (f"{'(' if low_open or low is None else '['}{'-inf' if low is None else low}, "
+                f"{'inf' if high is None else high}{')' if high_open or high is None else ']'}")
+        raise ValueError(f"{where}: {name} must be a finite number in {span}, got {value!r}")
+    return float(value)
 
 
 def init_rng(seed):

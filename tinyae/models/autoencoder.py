@@ -170,7 +170,7 @@ class Autoencoder(Layer):
     def children(self):
         return (self.encoder, self.decoder)
 
-    def layers(self) -> list:
+    def flat_layers(self) -> list:
         """The flat list of layers, encoder's then decoder's (the positions TiedDense.encoder_position names)."""
         return leaf_layers(self.encoder) + leaf_layers(self.decoder)
 
@@ -222,7 +222,7 @@ class Autoencoder(Layer):
         return self
 
     # -- input checks -----------------------------------------------------------------------------
-    def _check_input(self, x, where: str):
+    def _check_batch(self, x, where: str):
         """Refuse a batch whose shape is not this model's, saying how to get the right one."""
         if not (hasattr(x, "shape") and hasattr(x, "dtype")):
             raise TypeError(f"{type(self).__name__}.{where}: expected a NumPy or CuPy array, got {type(x).__name__}")
@@ -248,7 +248,7 @@ class Autoencoder(Layer):
     def forward(self, x, training: bool | None = None):
         """The decoder's raw output x̂ = decoder(encoder(x)) (logits for a BCEWithLogits model)."""
         training = self.training if training is None else training
-        self._check_input(x, "forward")
+        self._check_batch(x, "forward")
         return self.decoder.forward(self.encoder.forward(x, training=training), training=training)
 
     def backward(self, dy):
@@ -261,7 +261,7 @@ class Autoencoder(Layer):
 
     def encode(self, x):
         """The code h = encoder(x), in eval mode (no noise)."""
-        self._check_input(x, "encode")
+        self._check_batch(x, "encode")
         return self.encoder.forward(x, training=False)
 
     def decode(self, h):
@@ -280,7 +280,7 @@ class Autoencoder(Layer):
         target -- what the reconstruction is compared with; default the clean x itself
         Returns the total loss as a 0-d array; the terms are in ``self.terms``.
         """
-        self._check_input(x, "loss_and_backward")
+        self._check_batch(x, "loss_and_backward")
         target = x if target is None else target
         h = self.encoder.forward(x, training=training)  # (N, code...)
         out = self.decoder.forward(h, training=training)  # (N, *input_shape)
@@ -297,7 +297,7 @@ class Autoencoder(Layer):
 
     def evaluate_loss(self, x, target=None):
         """The same total loss without backward, in eval mode (no noise); fills ``self.terms`` too."""
-        self._check_input(x, "evaluate_loss")
+        self._check_batch(x, "evaluate_loss")
         target = x if target is None else target
         h = self.encoder.forward(x, training=False)
         out = self.decoder.forward(h, training=False)
@@ -326,7 +326,7 @@ class Autoencoder(Layer):
          "input_shape": [..] or null}
         A layer spec is {"class": "Sequential", "layers": [<layer spec>, ...]} or
         {"class": <layer class name>, "config": layer.config()}; a TiedDense's config holds "encoder_position",
-        its encoder's position in ``self.layers()``. A loss spec is {"class": ..., "config": loss.config()}.
+        its encoder's position in ``self.flat_layers()``. A loss spec is {"class": ..., "config": loss.config()}.
         """
         return {
             "class": type(self).__name__,
@@ -338,7 +338,7 @@ class Autoencoder(Layer):
         }
 
     def _parts_config(self) -> dict:
-        flat = self.layers()
+        flat = self.flat_layers()
         return {"encoder": layer_spec(self.encoder, flat), "decoder": layer_spec(self.decoder, flat)}
 
     def rng_states(self) -> list:

@@ -113,7 +113,7 @@ class VAE(Autoencoder):
 
     def encode_stats(self, x):
         """(mu, logvar) of q(z | x), each (N, latent_dim), in eval mode."""
-        self._check_input(x, "encode_stats")
+        self._check_batch(x, "encode_stats")
         return self._split(self.encoder.forward(x, training=False), "encode_stats")
 
     def encode(self, x):
@@ -141,7 +141,7 @@ class VAE(Autoencoder):
     def forward(self, x, training: bool | None = None):
         """The decoder's raw output: from a sampled z when training, from mu in eval mode."""
         training = self.training if training is None else training
-        self._check_input(x, "forward")
+        self._check_batch(x, "forward")
         mu, logvar = self._split(self.encoder.forward(x, training=training), "forward")
         z = mu
         if training:
@@ -160,7 +160,7 @@ class VAE(Autoencoder):
 
         eps -- (N, latent_dim) standard normal noise to use; drawn from ``self.rng`` when None.
         """
-        self._check_input(x, "loss_and_backward")
+        self._check_batch(x, "loss_and_backward")
         target = x if target is None else target
         xp = backend.array_module(x)
         mu, logvar = self._split(self.encoder.forward(x, training=training), "loss_and_backward")  # (N, L) each
@@ -186,7 +186,7 @@ class VAE(Autoencoder):
         value (validation losses compare across epochs, and early stopping is not fooled by noise),
         and the training noise stream is left untouched.
         """
-        self._check_input(x, "evaluate_loss")
+        self._check_batch(x, "evaluate_loss")
         target = x if target is None else target
         mu, logvar = self._split(self.encoder.forward(x, training=False), "evaluate_loss")
         if eps is None:
