@@ -26,7 +26,7 @@ from tinyae.gradcheck.report import (
     TensorResult,
     worst_order,
 )
-from tinyae.models.sequential import noise_sources
+from tinyae.models.sequential import each_param_once, noise_sources
 
 # --------------------------------------------------------------------------------------------------
 # Walking an object that follows the contract
@@ -39,12 +39,7 @@ def named_params(obj):
         pairs = list(obj.named_params())
     else:
         pairs = [(p.name, p) for p in (obj.params() if hasattr(obj, "params") else ())]
-    seen, out = set(), []
-    for label, p in pairs:
-        if id(p) not in seen:
-            seen.add(id(p))
-            out.append((label, p))
-    return out
+    return list(each_param_once(pairs, param=lambda pair: pair[1]))
 
 
 def reseed(obj, seed):
