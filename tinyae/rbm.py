@@ -368,7 +368,6 @@ def pretrain(model, X, epochs: int = 20, *, batch_size: int = 100, lr: float = 0
 
 
 def _pairs(model, what):
-
     seq = getattr(model, what, None)
     layers = list(seq.layers) if isinstance(seq, Sequential) else []
     if not layers or len(layers) % 2 or not all(isinstance(layer, Dense) for layer in layers[::2]):

@@ -201,7 +201,6 @@ class LossCheck:
         return f"{grads} match{'es' if len(self.wrt) == 1 else ''} tinyae's for the same inputs"
 
     def finite_differences(self):
-
         scalar(self.build().forward(*(a.copy() for a in self.grad_inputs)))  # one number, or a clear message
         report = check_loss(self.build(), *(a.copy() for a in self.grad_inputs), wrt=self.wrt,
                             seed=int(self.rng.integers(2**31)))

@@ -11,7 +11,6 @@ from tinyae.layers import Dense as Ref
 
 
 def parts_dense(Dense, rng):
-
     def build(case):
         return Dense(case[0], case[1], seed=int(rng.integers(2**31)), dtype=F64)
 
@@ -26,7 +25,6 @@ def parts_dense(Dense, rng):
 
 
 def _activation(Student, ref_name, rng, x_of=None):
-
     Ref = getattr(layers, ref_name)
     values = x_of or (lambda shape: rng.normal(scale=3.0, size=shape))  # the saturated ends included
     shapes = [(4, 7), (1, 5), (2, 3, 4, 5)]  # a batch of one, an image-shaped input
@@ -56,7 +54,6 @@ def parts_tanh(Tanh, rng):
 
 
 def _extremes(Student, expected):
-
     x = np.array([[-800.0, 800.0]])
     layer = Student()
     y = layer.forward(x.copy())

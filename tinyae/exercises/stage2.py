@@ -115,7 +115,6 @@ def parts_l2_weight_decay(L2WeightDecay, rng):
         return "lam * W added into every W.grad"
 
     def finite_differences():
-
         mine, _ = make()
         report = check_loss(L2WeightDecay(mine, lam))
         caught_by_checker(report)

@@ -14,7 +14,6 @@ from tinyae.optim import Adam
 
 
 def _reference(nv, nh, lam, rho, beta):
-
     return Autoencoder(Sequential(Dense(nv, nh, dtype=F64), Sigmoid()), Sequential(Dense(nh, nv, dtype=F64), Sigmoid()),
                        loss=MSE("batch_mean"), penalties=[KLSparsity(rho, beta)], weight_decay=lam)
 
@@ -54,7 +53,6 @@ def parts_sparse_ae(SparseAutoencoder, rng):
         return f"{', '.join(p.name for p in sp)} grads match tinyae's for the same networks"
 
     def finite_differences():
-
         s = SparseAutoencoder(9, 4, lam=lam, rho=rho, beta=beta, seed=int(rng.integers(2**31)), dtype=F64)
         student_params(s)
         report = check_model(s, x=rng.uniform(0, 1, size=(5, 9)), seed=int(rng.integers(2**31)))
@@ -82,7 +80,6 @@ def parts_sparse_ae(SparseAutoencoder, rng):
         return "grads added (+=), the Params' values left unchanged"
 
     def training():
-
         s = SparseAutoencoder(16, 6, lam=lam, rho=rho, beta=beta, seed=int(rng.integers(2**31)), dtype=F64)
         sp = student_params(s)
         x = rng.uniform(0, 1, size=(40, 16)) ** 2

@@ -20,7 +20,6 @@ def _geometry(g):
 
 
 def parts_im2col(im2col, col2im, rng):
-
     def ref_im2col(x, KH, KW, s, p):
         return kernels.im2col(x, KH, KW, s, p, impl="reference")
 

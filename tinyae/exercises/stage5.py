@@ -17,7 +17,6 @@ from tinyae.optim import Adam
 
 
 def parts_reparam(reparameterize, reparameterize_backward, rng):
-
     class Step(Layer):
         """The reparameterisation as a layer on [mu, logvar] (N, 2L) with a fixed eps, for the shared parts."""
 
@@ -73,7 +72,6 @@ def parts_reparam(reparameterize, reparameterize_backward, rng):
 
 
 def parts_gaussian_kl(GaussianKL, rng):
-
     shapes = [(5, 3), (1, 2), (6, 4)]
     cases = [(rng.normal(size=s), rng.normal(scale=0.7, size=s)) for s in shapes]
     grad = (rng.normal(size=(3, 2)), rng.normal(scale=0.5, size=(3, 2)))
@@ -96,7 +94,6 @@ def parts_gaussian_kl(GaussianKL, rng):
 
 
 def _vae_parts(nx, L, hidden, rng):
-
     seed = int(rng.integers(2**31))
     encoder = Sequential(Dense(nx, hidden, dtype=F64, seed=seed), Tanh(),
                          Dense(hidden, 2 * L, dtype=F64, seed=seed + 1))
@@ -106,7 +103,6 @@ def _vae_parts(nx, L, hidden, rng):
 
 
 def parts_vae_step(vae_loss_and_backward, rng):
-
     beta = float(rng.uniform(0.5, 2.0))
     cases = [(7, 2, 5, 6), (5, 3, 4, 1), (9, 1, 6, 4)]  # (D, L, hidden, N)
 
@@ -160,7 +156,6 @@ def parts_vae_step(vae_loss_and_backward, rng):
             return vae_loss_and_backward(self.encoder, self.decoder, x, self.eps, beta)
 
     def finite_differences():
-
         encoder, decoder = _vae_parts(5, 2, 4, rng)
         model = Model(encoder, decoder, rng.normal(size=(3, 2)))
         report = check_model(model, x=rng.uniform(0, 1, size=(3, 5)), seed=int(rng.integers(2**31)))
@@ -182,7 +177,6 @@ def parts_vae_step(vae_loss_and_backward, rng):
         return "grads added (+=) over two calls"
 
     def training():
-
         encoder, decoder = _vae_parts(12, 2, 8, rng)
         params = list(encoder.params()) + list(decoder.params())
         opt = Adam(params, lr=0.01)

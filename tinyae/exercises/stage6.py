@@ -12,14 +12,12 @@ SHAPES = [(3, 4), (5,), (2, 1, 3)]
 
 
 def _params(rng):
-
     values = [rng.normal(size=s) for s in SHAPES]
     return [Param(v.copy(), f"p{i + 1}") for i, v in enumerate(values)], [
         Param(v.copy(), f"p{i + 1}") for i, v in enumerate(values)]
 
 
 def parts_adam(Adam, rng):
-
     def first_step():
         mine, _ = _params(rng)
         lr = float(rng.uniform(0.01, 0.1))

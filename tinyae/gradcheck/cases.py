@@ -60,7 +60,6 @@ class Case:
 
 
 def layer_cases(seed: int = 0):
-
     rng = np.random.default_rng(seed)
     vec = rng.normal(size=(3, 5))
     img = rng.normal(size=(2, 2, 5, 4))
@@ -99,7 +98,6 @@ def layer_cases(seed: int = 0):
 
 
 def loss_cases(seed: int = 0):
-
     rng = np.random.default_rng(seed + 1)
     pred = rng.normal(size=(4, 6))
     target = probabilities(rng, (4, 6), 0.0, 1.0)
@@ -121,9 +119,8 @@ def loss_cases(seed: int = 0):
 
 
 # Tiny float64 instances of every zoo variant (and a few options), for the whole-model checks.
-# Built lazily so that importing this module does not import the zoo.
+# Each is a builder (a lambda): a model is made only for the cases that run.
 def tiny_models() -> dict:
-
     f64 = {"dtype": F64}
     return {
         "ae": lambda: zoo.shallow_ae(6, 3, **f64),

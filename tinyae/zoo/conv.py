@@ -24,7 +24,6 @@ def _conv_encoder(image_shape, channels, rng, dtype):
 
 
 def _conv_decoder(image_shape, channels, upsample, rng, dtype):
-
     c = image_shape[0]
     c1, c2 = channels
     if upsample == "nearest":
