@@ -143,6 +143,9 @@ def test_every_twin_has_a_hot_spot_and_a_test():
 def test_each_cpu_twin_gives_what_its_method_body_gives(name, dtype):
     build, rtol32, rtol64 = TWIN_CASES[name]
     rtol = rtol32 if dtype == np.float32 else rtol64
+    kernels.twin_for(name, "numba")  # registers the CPU twins
+    if (name, "numba") not in kernels._TWINS:
+        pytest.skip(f"{name} has a GPU twin only (tested on CuPy arrays below)")
     results, ran = {}, {}
     for impl in ("reference", "auto"):
         obj, run = build(np.random.default_rng(0), dtype)
@@ -200,7 +203,7 @@ def test_bce_backward_twin_after_a_forward_that_ran_the_method_body():
     with kernels.use("reference"):
         loss.forward(z, t)
         want = loss.backward()
-    loss._exp_neg_abs = (z.copy(), np.zeros_like(z))  # a stale e of ANOTHER z must not be used
+    loss._twin_exp_neg_abs = (z.copy(), np.zeros_like(z))  # a stale e of ANOTHER z must not be used
     np.testing.assert_allclose(loss.backward(), want, rtol=1e-6, atol=1e-9)
 
 
@@ -338,11 +341,27 @@ def test_each_twin_on_cupy_arrays_gives_what_the_method_body_gives_on_them(cupy,
     against the method body under the teaching switch, both on the GPU."""
     build, rtol, _ = TWIN_CASES[name]
     results = {}
-    for impl in ("reference", "auto"):
-        obj, run = build(np.random.default_rng(0), np.float32)
-        _to_gpu(cupy, obj)
-        with kernels.use(impl):
-            results[impl] = [cupy.asnumpy(cupy.asarray(a)) for a in _on_gpu_args(cupy, run)]
+    kernels.twin_for(name, "cupy")  # registers the GPU twins
+    entry = kernels._TWINS.get((name, "cupy"))
+    calls = []
+    if entry is not None:  # a spy on the cupy twin: it must really run (not decline every call)
+        function, accepts = entry
+
+        def spy(*args, **kwargs):
+            calls.append(1)
+            return function(*args, **kwargs)
+
+        kernels._TWINS[(name, "cupy")] = (spy, accepts)
+    try:
+        for impl in ("reference", "auto"):
+            obj, run = build(np.random.default_rng(0), np.float32)
+            _to_gpu(cupy, obj)
+            with kernels.use(impl):
+                results[impl] = [cupy.asnumpy(cupy.asarray(a)) for a in _on_gpu_args(cupy, run)]
+    finally:
+        if entry is not None:
+            kernels._TWINS[(name, "cupy")] = entry
+    assert bool(calls) == (entry is not None), f"the cupy twin of {name} registered but never ran"
     for want, got in zip(results["reference"], results["auto"]):
         assert got.dtype == want.dtype and got.shape == want.shape
         tol = max(rtol, 1e-6)  # CUDA's exp/log1p and FMA contraction: a few ulps
@@ -365,3 +384,41 @@ def _on_gpu_args(cupy, run):
         elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
             cell.cell_contents = [cupy.asarray(v) for v in value]
     return run()
+
+
+def test_what_a_twin_keeps_is_dropped_by_clear_cache_and_a_mixed_forward_backward_says_why():
+    """A fast twin keeps its own state (named _twin_...): clear_cache drops it with the rest, and a backward
+    run under the teaching switch after a forward that ran the twin says what happened, in one line."""
+    rng = np.random.default_rng(0)
+    conv = Conv2D(4, 2, 3, padding=1, seed=0)  # F <= C, stride 1: the flipped route's twin takes the forward
+    x = rng.normal(size=(2, 4, 6, 6)).astype(np.float32)
+    conv.forward(x)
+    assert any(n.startswith("_twin_") for n in vars(conv))
+    with kernels.use("reference"), pytest.raises(RuntimeError, match="the forward ran a fast twin") as err:
+        conv.backward(rng.normal(size=(2, 2, 6, 6)).astype(np.float32))
+    assert len(str(err.value).splitlines()) == 1
+    conv.clear_cache()
+    assert not any(n.startswith("_twin_") for n in vars(conv)) and conv._x_shape is None
+    loss = BCEWithLogits()
+    loss.forward(rng.normal(size=(3, 4)).astype(np.float32), rng.uniform(size=(3, 4)).astype(np.float32))
+    assert hasattr(loss, "_twin_exp_neg_abs")
+    loss.clear_cache()
+    assert not hasattr(loss, "_twin_exp_neg_abs")
+
+
+def test_a_param_shows_what_it_is_and_zero_grad_then_reads_zeros():
+    """On the default path the zero_grad twin makes a Param a LazyZeroParam (its repr says so); reading grad
+    after zero_grad gives zeros; copies and pickles are plain Params."""
+    import copy
+    import pickle
+
+    layer = Dense(3, 2, seed=0)
+    layer.W.grad[...] = 5.0
+    layer.zero_grad()
+    assert repr(layer.W).startswith("LazyZeroParam('W'") and isinstance(layer.W, Param)
+    assert not np.any(layer.W.grad)
+    assert type(copy.deepcopy(layer).W) is Param and type(pickle.loads(pickle.dumps(layer.W))) is Param
+    with kernels.use("reference"):
+        other = Dense(3, 2, seed=0)
+        other.zero_grad()
+        assert type(other.W) is Param  # the teaching switch: the method body, a plain Param

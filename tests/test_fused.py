@@ -139,7 +139,7 @@ def test_fused_bce_with_logits_equals_the_numpy_formula(dtype, reduction, monkey
         monkeypatch.setenv(kernels.ENV_VAR, impl)
         loss = BCEWithLogits(reduction=reduction)
         value = loss.forward(z, t)
-        results[impl] = (value, loss.backward(), getattr(loss, "_exp_neg_abs", None) is not None)  # the twin keeps e
+        results[impl] = (value, loss.backward(), getattr(loss, "_twin_exp_neg_abs", None) is not None)  # twin keeps e
     (v_ref, g_ref, fused_ref), (v_nb, g_nb, fused_nb) = results["reference"], results["numba"]
     assert (fused_ref, fused_nb) == (False, True)  # each path really ran
     assert v_nb.dtype == g_nb.dtype == dtype and v_nb.shape == ()
@@ -232,7 +232,7 @@ def test_non_contiguous_arrays_take_the_numpy_path(monkeypatch):
     z, t = z[:, ::2], t[:, ::2]  # strided views: the Numba loops take contiguous arrays only
     loss = BCEWithLogits()
     loss.forward(z, t)
-    assert getattr(loss, "_exp_neg_abs", None) is None  # the twin did not run
+    assert getattr(loss, "_twin_exp_neg_abs", None) is None  # the twin did not run
     np.testing.assert_allclose(loss.backward(), (1 / (1 + np.exp(-z)) - t) / z.size, rtol=1e-12)
 
 

@@ -49,7 +49,7 @@ def test_conv_flipped_route_passes_the_gradient_check(c_in, c_out, kernel, paddi
     assert flipped_route_fits(layer, x.shape)
     report = check_layer(layer, x)
     assert report.passed, report
-    assert layer._col is None and layer._flipped_x_mat is not None  # the path under test is the one taken
+    assert layer._col is None and layer._twin_flipped_x_mat is not None  # the path under test is the one taken
 
 
 @pytest.mark.parametrize(("c_in", "c_out", "kernel", "padding", "xs"), CASES)

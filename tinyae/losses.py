@@ -25,7 +25,7 @@ from __future__ import annotations
 from tinyae import backend, kernels
 from tinyae.backend import array_module
 from tinyae.functional import denominator, sigmoid
-from tinyae.layers.base import check_number, unique_params
+from tinyae.layers.base import check_number, forget_cache, twin_hint, unique_params
 
 __all__ = ["BCE", "MSE", "REDUCTIONS", "BCEWithLogits", "GaussianKL", "KLSparsity", "L1Activity", "L2WeightDecay",
            "Loss", "denominator"]
@@ -75,13 +75,12 @@ class Loss:
         return {}
 
     def clear_cache(self):
-        for name in self._cache_names:
-            setattr(self, name, None)
+        forget_cache(self)  # _cache_names, and what a fast twin kept (tinyae/layers/base.py)
 
     def _cached(self, name: str):
         value = getattr(self, name, None)
         if value is None:
-            raise RuntimeError(f"{self!r}.backward called before forward (nothing cached in '{name}')")
+            raise RuntimeError(f"{self!r}.backward called before forward (nothing cached in '{name}'){twin_hint(self)}")
         return value
 
     def _check(self, x, what: str):

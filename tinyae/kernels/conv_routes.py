@@ -19,7 +19,7 @@ from 22.6 to 3.5 ms per batch of 128 images of 28x28 (docs/performance.md, 6.). 
 order: equal to rounding (tests/test_perf_paths.py checks gradients and equality with the im2col route).
 
 Which route a backward takes is decided by its forward: the flipped forward keeps x as x_mat (what dW
-needs) in ``layer._flipped_x_mat`` and no col; the backward twin runs exactly when the layer's last
+needs) in ``layer._twin_flipped_x_mat`` and no col; the backward twin runs exactly when the layer's last
 forward did (``_took_the_flipped_route``). Written with whole-array operations of the layer's array module,
 so it is registered for NumPy (impl "numba", the CPU fast path) and CuPy alike.
 """
@@ -53,7 +53,7 @@ def _forward_fits(layer, x, training=False) -> bool:
 
 def _took_the_flipped_route(layer, dy=None, need_dx=True) -> bool:
     """Whether the layer's last forward was the flipped one (it kept x_mat and no col)."""
-    return layer._col is None and layer._x_shape is not None and getattr(layer, "_flipped_x_mat", None) is not None
+    return layer._col is None and layer._x_shape is not None and getattr(layer, "_twin_flipped_x_mat", None) is not None
 
 
 def conv2d_forward(layer, x, training=False):
@@ -71,7 +71,7 @@ def conv2d_forward(layer, x, training=False):
     y = kernels.col2im(col, (N, F, OH, OW), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (N, F, OH, OW)
     if layer.b is not None:
         y += layer.b.value[None, :, None, None]  # y is fresh
-    layer._col, layer._x_shape, layer._flipped_x_mat = None, tuple(x.shape), x_mat  # dW needs x, as x_mat
+    layer._col, layer._x_shape, layer._twin_flipped_x_mat = None, tuple(x.shape), x_mat  # dW needs x, as x_mat
     return y
 
 
@@ -85,7 +85,7 @@ def conv2d_backward(layer, dy, need_dx=True):
     ph, pw = layer.padding
     layer.check_grad(dy, layer.output_shape(layer._x_shape))
     dcol = kernels.im2col(backend.ascontiguousarray(dy), KH, KW, 1, (KH - 1 - ph, KW - 1 - pw))  # (F*KH*KW, N*H*W)
-    dW_flip = layer._flipped_x_mat @ dcol.T  # (C, N*H*W) @ (N*H*W, F*KH*KW) -> (C, F*KH*KW)
+    dW_flip = layer._twin_flipped_x_mat @ dcol.T  # (C, N*H*W) @ (N*H*W, F*KH*KW) -> (C, F*KH*KW)
     dW_flip = xp.reshape(dW_flip, (C, F, KH, KW))[:, :, ::-1, ::-1]  # turned back by 180 degrees
     layer.W.grad += xp.permute_dims(dW_flip, (1, 0, 2, 3))  # (C, F, KH, KW) -> (F, C, KH, KW)
     if layer.b is not None:

@@ -134,10 +134,14 @@ kernels.twin("Adam.step", "numba", accepts=_adam_accepts)(adam_step)
 #
 # The mark needs a ``grad`` that writes the zeros when anything else reads it (an optimizer, a test, a
 # student's print, the method body's ``W.grad += ...``), and ``Param`` is a plain value and gradient. So
-# the first time its twin runs, a Param is turned into ``_lazy_class(type(p))``: the same class with
-# ``grad`` a property that writes the pending zeros on read. The Param object stays the same (ties,
-# optimizer state), and ``Param``'s own source stays what the docs derive. Under the teaching switch the
-# twin never runs; a Param turned earlier keeps working (its reads write the zeros).
+# the first time its twin runs, a Param becomes a ``LazyZeroParam`` (``_lazy_class(type(p))``, its repr
+# says so): a subclass whose ``grad`` is a property that writes the pending zeros on read. The Param
+# object stays the same (ties, optimizer state), and ``Param``'s own source stays what the docs derive.
+# Under the teaching switch the twin never runs; a Param turned earlier keeps working (its reads write
+# the zeros). What this costs a reader: the array ``p.grad`` returned BEFORE a zero_grad() keeps its old
+# numbers until ``p.grad`` is read again (every reader in tinyae reads ``p.grad`` afresh each step);
+# Param.zero_grad's docstring says so. Without this twin a dense AE's step is about 3% slower
+# (docs/performance.md 15).
 
 _LAZY_CLASSES = {}
 
@@ -160,9 +164,14 @@ def _lazy_class(cls):
             state["grad"] = read(p)
             return copyreg._reconstructor, (cls, object, None), state
 
-        _LAZY_CLASSES[cls] = type(cls.__name__, (cls,), {"grad": property(read, write), "__reduce_ex__": reduce,
-                                                         "__slots__": (), "__doc__": cls.__doc__,
-                                                         "__module__": cls.__module__})
+        def describe(p):
+            return f"LazyZeroParam({p.name!r}, shape={tuple(p.shape)}, dtype={p.value.dtype})"
+
+        _LAZY_CLASSES[cls] = type(f"LazyZero{cls.__name__}", (cls,), {
+            "grad": property(read, write), "__reduce_ex__": reduce, "__repr__": describe, "__slots__": (),
+            "__doc__": f"A {cls.__name__} whose zero_grad() only marks the gradient as zero: the zeros are "
+                       f"written when grad is next read (tinyae/kernels/fused_cpu.py, the zero_grad twin).",
+            "__module__": __name__})
     return _LAZY_CLASSES[cls]
 
 
@@ -185,8 +194,10 @@ def layer_zero_grad_twin(layer):
             p.zero_grad()
             continue
         if "grad" in p.__dict__:  # first time: the same object, with the lazy grad
-            p.__dict__["_grad"] = p.__dict__.pop("grad")
-            p.__class__ = _lazy_class(type(p))
+            # In an order that leaves p.grad readable between any two statements (a Ctrl-C may land there):
+            p.__dict__["_grad"], p.__dict__["_zero_pending"] = p.__dict__["grad"], False
+            p.__class__ = _lazy_class(type(p))  # from here on grad is the property, reading _grad
+            del p.__dict__["grad"]
         p._zero_pending = True
 
 

@@ -85,14 +85,14 @@ def bce_with_logits(module):
         loss._z, loss._t = pred, target
         loss._denom = denominator(pred, loss.reduction)
         total, e = module.bce_with_logits_forward(pred, target)
-        loss._exp_neg_abs = (pred, e)
+        loss._twin_exp_neg_abs = (pred, e)
         return array_module(pred).asarray(total / loss._denom, dtype=pred.dtype)  # 0-d, pred's dtype
 
     def backward_twin(loss):
         """(sigmoid(z) - t) / D by the module's kernel, from the e = exp(-|z|) the forward twin kept for this very
         z, or computed here (after a forward that ran the method body)."""
         z, t = loss._cached("_z"), loss._cached("_t")
-        kept = getattr(loss, "_exp_neg_abs", None)
+        kept = getattr(loss, "_twin_exp_neg_abs", None)
         if kept is not None and kept[0] is z:
             e = kept[1]
         else:

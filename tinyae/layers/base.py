@@ -50,7 +50,12 @@ class Param:
         return int(self.value.size)
 
     def zero_grad(self):
-        """grad <- 0, in place (an optimizer may hold the array)."""
+        """grad <- 0, in place.
+
+        On the default CPU path a model's zero_grad() has a fast twin (tinyae/kernels/fused_cpu.py) that
+        only marks the gradient as zero and writes the zeros when ``grad`` is next read; the Param then
+        shows as a LazyZeroParam. Read ``p.grad`` afresh after zero_grad() (every tinyae reader does); an
+        array taken from it before keeps its old numbers until then. The teaching switch turns it off."""
         self.grad[...] = 0
 
     def astype(self, dtype):
@@ -144,15 +149,15 @@ class Layer:
         return self
 
     def clear_cache(self):
-        """Forget what forward kept for backward (attributes listed in ``_cache_names``)."""
-        for name in getattr(self, "_cache_names", ()):
-            setattr(self, name, None)
+        """Forget what forward kept for backward: the attributes listed in ``_cache_names``, and what a
+        fast twin kept (its attributes are named ``_twin_...``; tinyae/kernels)."""
+        forget_cache(self)
 
     def _cached(self, name: str):
         """Return what forward kept under ``name``, or explain that backward came before forward."""
         value = getattr(self, name, None)
         if value is None:
-            raise RuntimeError(f"{self!r}.backward called before forward (nothing cached in '{name}')")
+            raise RuntimeError(f"{self!r}.backward called before forward (nothing cached in '{name}'){twin_hint(self)}")
         return value
 
     def check_input(self, x, ndim=None, tail=None):
@@ -190,6 +195,22 @@ def unique_params(params, where: str) -> list:
             seen.add(id(p))
             unique.append(p)
     return unique
+
+
+def forget_cache(obj):
+    """Set ``obj``'s ``_cache_names`` to None and drop what a fast twin kept on it (``_twin_...``)."""
+    for name in getattr(obj, "_cache_names", ()):
+        setattr(obj, name, None)
+    for name in [n for n in vars(obj) if n.startswith("_twin_")]:
+        delattr(obj, name)
+
+
+def twin_hint(obj) -> str:
+    """For a 'backward before forward' error: when a fast twin ran the forward, say how the two can differ."""
+    if any(n.startswith("_twin_") for n in vars(obj)):
+        return ("; the forward ran a fast twin, which keeps other things: run forward and backward under the "
+                "same kernels setting (tinyae.kernels.use / TINYAE_KERNELS)")
+    return ""
 
 
 def check_positive_int(value, name: str, where: str) -> int:
