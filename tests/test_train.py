@@ -497,3 +497,38 @@ def test_fit_predict_evaluate_on_the_gpu_match_the_cpu(digits, cupy):
     assert train.evaluate(gpu, X)["loss"] == pytest.approx(train.evaluate(cpu, X)["loss"], rel=1e-9)
     h_dev = train.fit(gpu, cupy.asarray(X), epochs=1, batch_size=32, verbose=0)  # data already on the device
     assert np.isfinite(h_dev.loss[0])
+
+
+def test_divergence_is_recognised_by_the_error_type_not_by_its_words():
+    """Layers and losses raise backend.NonFiniteError for a NaN/Inf (or an infinite KL): fit stops with a
+    TrainingError, whatever the message says. Any other ValueError, even one that mentions NaN/Inf, is a
+    bug to show as it is while the weights are finite."""
+    from tinyae import backend
+    from tinyae.layers import Dense
+    from tinyae.layers.base import Layer
+    from tinyae.models import Autoencoder
+    from tinyae.optim import Adam
+    from tinyae.train import TrainingError, fit
+
+    class Raises(Layer):
+        def __init__(self, error):
+            self.error = error
+
+        def forward(self, x, training=False):
+            raise self.error
+
+        def backward(self, dy):
+            return dy
+
+    x = np.random.default_rng(0).uniform(size=(8, 4)).astype(np.float32)
+
+    def model(error):
+        return Autoencoder([Dense(4, 2), Raises(error)], [Dense(2, 4)])
+
+    m = model(backend.NonFiniteError("a custom layer: the numbers blew up"))
+    with pytest.raises(TrainingError, match="training diverged"):
+        fit(m, x, epochs=1, batch_size=4, optimizer=Adam(m.params()), verbose=0)
+    m = model(ValueError("a custom layer: a message that merely mentions NaN/Inf"))
+    with pytest.raises(ValueError, match="merely mentions NaN/Inf") as err:
+        fit(m, x, epochs=1, batch_size=4, optimizer=Adam(m.params()), verbose=0)
+    assert not isinstance(err.value, TrainingError)

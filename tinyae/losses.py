@@ -268,7 +268,7 @@ class KLSparsity(Loss):
         xp = array_module(h)
         rho, r = self.rho, xp.mean(h, axis=0)  # r: (units...), the batch mean activation
         if not on_device and (float(r.min()) <= 0 or float(r.max()) >= 1):
-            raise ValueError(
+            raise backend.NonFiniteError(
                 f"{self!r}.forward: some unit's batch mean activation is exactly 0 or 1 (saturated sigmoid), "
                 f"where KL(rho || rho_hat) is infinite; lower the learning rate or check the encoder"
             )

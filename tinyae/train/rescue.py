@@ -51,11 +51,6 @@ def params_finite(model) -> bool:
     return True
 
 
-# Markers of the ValueErrors that layers and losses raise when values inside the model have become
-# unusable: a NaN/Inf, or a KL-sparsity code driven to exactly 0 or 1 (where the KL is infinite).
-DIVERGENCE_MARKERS = ("NaN/Inf", "exactly 0 or 1", "is infinite")
-
-
 class Rescue:
     """The weights and the Ctrl-C state of one ``fit`` run (see the module docstring)."""
 
@@ -118,8 +113,10 @@ class Rescue:
             # Overflow is detected from the loss itself (``finite``), with a better message than NumPy's warning.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 yield
-        except ValueError as err:
-            if not any(marker in str(err) for marker in DIVERGENCE_MARKERS) and params_finite(self.model):
+        except backend.NonFiniteError as err:  # a layer or loss met a NaN/Inf (or an infinite KL): diverged
+            raise self._diverged(cause=err) from err
+        except ValueError as err:  # any other refusal is a bug to show as it is, unless the weights blew up
+            if params_finite(self.model):
                 raise
             raise self._diverged(cause=err) from err
 
