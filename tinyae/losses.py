@@ -25,7 +25,7 @@ from __future__ import annotations
 from tinyae import backend, kernels
 from tinyae.backend import array_module
 from tinyae.functional import denominator, sigmoid
-from tinyae.layers.base import check_number, forget_cache, twin_hint, unique_params
+from tinyae.layers.base import cached, check_number, forget_cache, unique_params
 
 __all__ = ["BCE", "MSE", "REDUCTIONS", "BCEWithLogits", "GaussianKL", "KLSparsity", "L1Activity", "L2WeightDecay",
            "Loss", "denominator"]
@@ -78,10 +78,7 @@ class Loss:
         forget_cache(self)  # _cache_names, and what a fast twin kept (tinyae/layers/base.py)
 
     def _cached(self, name: str):
-        value = getattr(self, name, None)
-        if value is None:
-            raise RuntimeError(f"{self!r}.backward called before forward (nothing cached in '{name}'){twin_hint(self)}")
-        return value
+        return cached(self, name)  # or: backward came before forward (tinyae/layers/base.py)
 
     def _check(self, x, what: str):
         """One input: a non-empty, finite float32/float64 array (see ``backend.check_array``)."""

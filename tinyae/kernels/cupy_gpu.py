@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from tinyae import backend, kernels
 from tinyae.functional import adam_step_scalars
 from tinyae.kernels import method_twins
@@ -188,8 +190,6 @@ def _build_fused():
 
 def adam_update(ws, gs, ms, vs, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
     """Twin of kernels/fused_cpu.adam_update on CuPy arrays: one launch per Param, in place."""
-    import numpy as np
-
     kernel = _build_fused()["adam"]
     step_size, eps_hat = adam_step_scalars(lr, beta1, beta2, eps, t)  # the scalars of Adam._update
     for w, g, m, v in zip(ws, gs, ms, vs):
@@ -208,8 +208,6 @@ def bce_with_logits_forward(z, t):
 
 def bce_with_logits_backward(z, t, e, denom):
     """Twin of kernels/fused_cpu.bce_with_logits_backward: dL/dz = (sigmoid(z) - t) / denom."""
-    import numpy as np
-
     return _build_fused()["bce_backward"](z, t, e, np.dtype(z.dtype).type(denom))
 
 

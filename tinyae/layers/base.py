@@ -52,7 +52,7 @@ class Param:
     def zero_grad(self):
         """grad <- 0, in place.
 
-        On the default CPU path a model's zero_grad() has a fast twin (tinyae/kernels/fused_cpu.py) that
+        On the default CPU path a model's zero_grad() has a fast twin (tinyae/kernels: the zero_grad twin) that
         only marks the gradient as zero and writes the zeros when ``grad`` is next read; the Param then
         shows as a LazyZeroParam. Read ``p.grad`` afresh after zero_grad() (every tinyae reader does); an
         array taken from it before keeps its old numbers until then. The teaching switch turns it off."""
@@ -155,10 +155,7 @@ class Layer:
 
     def _cached(self, name: str):
         """Return what forward kept under ``name``, or explain that backward came before forward."""
-        value = getattr(self, name, None)
-        if value is None:
-            raise RuntimeError(f"{self!r}.backward called before forward (nothing cached in '{name}'){twin_hint(self)}")
-        return value
+        return cached(self, name)
 
     def check_input(self, x, ndim=None, tail=None):
         """Refuse bad input with a message naming this layer (see ``backend.check_array``)."""
@@ -205,12 +202,16 @@ def forget_cache(obj):
         delattr(obj, name)
 
 
-def twin_hint(obj) -> str:
-    """For a 'backward before forward' error: when a fast twin ran the forward, say how the two can differ."""
-    if any(n.startswith("_twin_") for n in vars(obj)):
-        return ("; the forward ran a fast twin, which keeps other things: run forward and backward under the "
-                "same kernels setting (tinyae.kernels.use / TINYAE_KERNELS)")
-    return ""
+def cached(obj, name: str):
+    """What ``obj``'s forward kept under ``name`` (a layer's or a loss's), or a RuntimeError saying that backward
+    came before forward; when a fast twin ran the forward, also how the two can differ."""
+    value = getattr(obj, name, None)
+    if value is None:
+        hint = ("; the forward ran a fast twin, which keeps other things: run forward and backward under the "
+                "same kernels setting (tinyae.kernels.use / TINYAE_KERNELS)"
+                if any(n.startswith("_twin_") for n in vars(obj)) else "")
+        raise RuntimeError(f"{obj!r}.backward called before forward (nothing cached in '{name}'){hint}")
+    return value
 
 
 def check_positive_int(value, name: str, where: str) -> int:
